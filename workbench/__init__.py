@@ -1,0 +1,14 @@
+"""workbench: declare bilevel problems in SymPy, solve, certify, differentiate and show them."""
+from . import errors
+from .errors import (ConstraintError, MethodError, ModelError, NonSmoothError, SolverFailure,
+                     UnknownSymbolError, ValueInputError, WorkbenchError)
+from . import bolib
+from .model import BilevelProblem, Maximize, Minimize, named
+from .reformulate import Relaxation
+from .result import BilevelResult, MultiplierMap
+
+__version__ = "0.1.0"
+
+__all__ = ["BilevelProblem", "BilevelResult", "ConstraintError", "Maximize", "MethodError", "Minimize",
+           "ModelError", "MultiplierMap", "NonSmoothError", "Relaxation", "SolverFailure",
+           "UnknownSymbolError", "ValueInputError", "WorkbenchError", "errors", "named"]

@@ -1,0 +1,42 @@
+"""Typed errors: every failure a user can cause or meet has its own class.
+
+Each message names the offending symbol or constraint and says how to fix it,
+so a notebook user can act on the error without reading our source.
+"""
+
+
+class WorkbenchError(Exception):
+    """Base class of every error the workbench raises on purpose."""
+
+
+class ModelError(WorkbenchError, ValueError):
+    """The declaration of a bilevel problem is invalid."""
+
+
+class UnknownSymbolError(ModelError):
+    """An expression uses a symbol that is neither leader, follower nor parameter."""
+
+
+class ConstraintError(ModelError):
+    """A constraint is not a usable relational (strict, ``!=``, boolean, not SymPy)."""
+
+
+class ValueInputError(ModelError):
+    """Numeric input (parameter values, starting points) is NaN/inf or wrongly sized."""
+
+
+class NonSmoothError(ModelError):
+    """The follower uses a non-smooth function where the KKT route needs derivatives."""
+
+
+class MethodError(WorkbenchError, ValueError):
+    """A solution method cannot be applied to this problem (and says why)."""
+
+
+class SolverFailure(WorkbenchError, RuntimeError):
+    """A solver did not produce a usable point; carries Ipopt's (or HiGHS') status."""
+
+    def __init__(self, message: str, status: str = "solver_failed", solver_status: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.solver_status = solver_status

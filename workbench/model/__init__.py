@@ -1,0 +1,6 @@
+"""Stage 1: declaration and validation of bilevel problems (SymPy is the source of truth)."""
+from .constraints import Constraint, Named, named
+from .objective import Maximize, Minimize
+from .problem import BilevelProblem
+
+__all__ = ["BilevelProblem", "Constraint", "Maximize", "Minimize", "Named", "named"]

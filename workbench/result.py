@@ -1,0 +1,137 @@
+"""Plain result objects handed to the user (views and widgets are built on top)."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Hashable, Iterator
+
+import numpy as np
+
+from .errors import SolverFailure
+
+FAILED = {"infeasible", "unbounded", "solver_failed", "time_limit"}
+
+
+class MultiplierMap(Mapping):
+    """Follower multipliers keyed by constraint name; unnamed constraints by their index.
+
+    Sign convention: L = f - lam^T g - mu^T h with g >= 0, h = 0, so lam >= 0 and
+    mu is the shadow price of the equality's right-hand side.
+    """
+
+    def __init__(self, names: list[Hashable], values: np.ndarray):
+        self._names = list(names)
+        self._values = np.asarray(values, dtype=float).reshape(-1)
+        self._index = {n: i for i, n in enumerate(self._names)}
+
+    def __getitem__(self, key: Hashable) -> float:
+        if key in self._index:
+            return float(self._values[self._index[key]])
+        raise KeyError(f"no follower constraint named {key!r}; known: {self._names}")
+
+    def __iter__(self) -> Iterator[Hashable]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def as_array(self) -> np.ndarray:
+        return self._values.copy()
+
+    def __repr__(self) -> str:
+        return "{" + ", ".join(f"{n!r}: {v:.6g}" for n, v in zip(self._names, self._values)) + "}"
+
+
+@dataclass
+class BilevelResult:
+    """What ``BilevelProblem.solve`` returns.
+
+    ``status`` is "optimal" only when the certificate passed; "not_certified" means a
+    point exists but the follower could do better or feasibility failed (see
+    ``certificate.reasons``); "infeasible", "unbounded", "solver_failed" and
+    "time_limit" mean there is no point, and reading ``leader``/``follower`` raises
+    :class:`~workbench.errors.SolverFailure` carrying Ipopt's status.
+    """
+
+    status: str
+    problem: Any
+    method: str
+    x: np.ndarray | None = None
+    y: np.ndarray | None = None
+    lam: np.ndarray | None = None
+    mu: np.ndarray | None = None
+    parameters: np.ndarray | None = None
+    certificate: Any = None
+    log: list[dict] = field(default_factory=list)
+    ipopt_status: str | None = None
+    relaxation: str | None = None
+    time_s: float = 0.0
+    message: str = ""
+    info: dict = field(default_factory=dict)
+
+    def _point(self) -> None:
+        if self.x is None or self.status in FAILED:
+            raise SolverFailure(
+                f"no solution: status {self.status!r} (Ipopt: {self.ipopt_status}). {self.message}".strip(),
+                status=self.status, solver_status=self.ipopt_status)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "optimal"
+
+    @property
+    def leader(self) -> dict:
+        self._point()
+        return {s: float(v) for s, v in zip(self.problem.leader, self.x)}
+
+    @property
+    def follower(self) -> dict:
+        self._point()
+        return {s: float(v) for s, v in zip(self.problem.follower, self.y)}
+
+    def _value(self, which: str) -> float:
+        self._point()
+        from .lower import lower  # the result reads the numeric model; it never changes it
+        lp = lower(self.problem)
+        v = float(lp.evaluate(f"{which}_objective", self.x, self.y, self.parameters)[0])
+        sense = self.problem.upper_sense if which == "upper" else self.problem.lower_sense
+        return -v if sense == "max" else v
+
+    @property
+    def upper_value(self) -> float:
+        """F(x*, y*) in the user's sense (a maximised objective is reported as maximised)."""
+        return self._value("upper")
+
+    @property
+    def lower_value(self) -> float:
+        """f(x*, y*) in the user's sense."""
+        return self._value("lower")
+
+    @property
+    def multipliers(self) -> MultiplierMap:
+        self._point()
+        names = [c.name for c in self.problem.g] + [c.name for c in self.problem.h]
+        vals = np.concatenate([self.lam if self.lam is not None else [], self.mu if self.mu is not None else []])
+        return MultiplierMap(names, vals)
+
+    def sensitivity(self, wrt: str = "leader", **kwargs: Any) -> Any:
+        """KKT sensitivities (dy/dx, dlam/dx, hypergradient) at this solution."""
+        self._point()
+        return self.problem.sensitivity(self.leader, parameters=self._param_dict(), wrt=wrt, **kwargs)
+
+    def _param_dict(self) -> dict:
+        return {s: float(v) for s, v in zip(self.problem.parameter_symbols, self.parameters)}
+
+    def summary(self) -> str:
+        if self.x is None or self.status in FAILED:
+            return f"{self.problem.name}: {self.status} (Ipopt: {self.ipopt_status}) {self.message}"
+        lines = [f"{self.problem.name}: {self.status} via {self.method}"
+                 + (f"/{self.relaxation}" if self.relaxation else "") + f" in {self.time_s:.3g} s",
+                 f"  leader   {self.leader}", f"  follower {self.follower}",
+                 f"  F = {self.upper_value:.10g}, f = {self.lower_value:.10g}"]
+        if self.certificate is not None:
+            lines.append("  " + self.certificate.summary())
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<BilevelResult {self.status}>\n{self.summary()}"

@@ -1,0 +1,7 @@
+"""Stage 4: numeric solvers (Ipopt via CasADi): follower solves, the eps-homotopy."""
+from .follower import FollowerSolution, FollowerSolver, box_from_constraints
+from .homotopy import Homotopy, HomotopyResult, HomotopyStep
+from .ipopt import STATUS_MAP, IpoptResult, IpoptSolver
+
+__all__ = ["FollowerSolution", "FollowerSolver", "Homotopy", "HomotopyResult", "HomotopyStep",
+           "IpoptResult", "IpoptSolver", "STATUS_MAP", "box_from_constraints"]
