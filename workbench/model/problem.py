@@ -239,13 +239,19 @@ class BilevelProblem:
                 f"{len(self.upper_constraints)} upper / {len(self.lower_constraints)} lower constraints)")
 
     # -- entry points to the later stages (imported lazily: data flows forward only) --
-    def solve(self, method: str = "kkt", **options: Any) -> Any:
+    def solve(self, method: str = "kkt", formulation: str = "optimistic", **options: Any) -> Any:
         """Solve the bilevel problem; ``method`` is "kkt" (default) or another registered route.
 
         Common options of the KKT route: ``relaxation`` ("scholtes", "fischer_burmeister",
         "kanzow_schwartz", "penalty"), ``parameters``, ``start``, ``n_starts``, ``time_limit``.
+        ``formulation="pessimistic"`` solves min_x max_{y in Y*(x)} F instead.
         """
         from ..routes import route
+        if formulation == "pessimistic":
+            return route("pessimistic")(self, method=method, **options)
+        if formulation != "optimistic":
+            from ..errors import MethodError
+            raise MethodError(f"formulation must be 'optimistic' or 'pessimistic', got {formulation!r}")
         return route(method)(self, **options)
 
     def follower_response(self, leader: Any, parameters: Mapping | None = None, **options: Any) -> Any:

@@ -10,10 +10,21 @@ from ..errors import MethodError
 from .kkt import solve_kkt
 
 ROUTES: dict[str, Callable[..., Any]] = {"kkt": solve_kkt}
+# Routes in their own modules, imported on first use: method name -> (module, function).
+LAZY_ROUTES: dict[str, tuple[str, str]] = {
+    "substitution": ("substitution", "solve_substitution"),
+    "strong_duality": ("strong_duality", "solve_strong_duality"),
+    "milp": ("milp", "solve_milp"),
+    "pessimistic": ("pessimistic", "solve_pessimistic"),
+}
 
 
 def route(method: str) -> Callable[..., Any]:
     """The solver function registered for ``method``."""
+    if method not in ROUTES and method in LAZY_ROUTES:
+        from importlib import import_module
+        mod, fn = LAZY_ROUTES[method]
+        ROUTES[method] = getattr(import_module(f".{mod}", __name__), fn)
     try:
         return ROUTES[method]
     except KeyError:

@@ -1,0 +1,26 @@
+"""Analysis tools: understand a bilevel problem before trusting a number.
+
+Names are resolved lazily from their modules so each tool stays in its own file.
+"""
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_WHERE = {
+    "reaction_map": "reaction",
+    "reduced_objective": "reduced",
+    "check_convexity": "convexity",
+    "follower_uniqueness": "uniqueness",
+    "diagnose": "diagnose",
+    "constraint_qualification": "cq",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(name)
+
+
+__all__ = sorted(_WHERE)
