@@ -1,0 +1,100 @@
+"""Honest answers at degenerate points: constraint-qualification and curvature checks,
+one-sided derivatives across weakly active constraints, non-unique multipliers.
+
+Dense linear algebra is used here on purpose: these checks are for small and
+moderate systems; large regular systems never reach the dense branches.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse.linalg as spla
+
+from ..errors import MethodError
+from .kkt import KKTPieces
+
+DENSE_LIMIT = 400  # above this the dense checks are skipped and recorded as not done
+MAX_WEAK = 12
+
+
+def licq_holds(k: KKTPieces, rows: np.ndarray, tol: float = 1e-9) -> bool | None:
+    """Full row rank of the Jacobian of the constraints in ``rows`` (plus equalities); None if too big."""
+    J, _ = k.constraint_rows(rows)
+    if J.shape[0] == 0:
+        return True
+    if J.shape[0] > J.shape[1]:
+        return False
+    if J.shape[0] * J.shape[1] > DENSE_LIMIT ** 2:
+        return None
+    s = np.linalg.svd(J.toarray(), compute_uv=False)
+    return bool(s[-1] > tol * max(1.0, s[0]))
+
+
+def reduced_hessian_min_eig(k: KKTPieces, rows: np.ndarray) -> float | None:
+    """Smallest eigenvalue of Z^T H Z on the null space of the active Jacobian; None if too big."""
+    n = k.H.shape[0]
+    if n > DENSE_LIMIT:
+        return None
+    J, _ = k.constraint_rows(rows)
+    Z = sla.null_space(J.toarray()) if J.shape[0] else np.eye(n)
+    if Z.shape[1] == 0:
+        return np.inf
+    Hd = k.H.toarray()
+    return float(np.linalg.eigvalsh(Z.T @ Hd @ Z)[0])
+
+
+def min_norm_solve(K, R):
+    """Minimum-norm solution of a singular KKT system and a basis of its null space."""
+    Kd = K.toarray()
+    Rd = R.toarray() if hasattr(R, "toarray") else np.asarray(R)
+    X = sla.lstsq(Kd, Rd)[0]
+    N = sla.null_space(Kd, rcond=1e-10)
+    return X, N
+
+
+def _branch_solve(k, strong, weak_on, d, n, solver_cache):
+    rows = strong | weak_on
+    key = rows.tobytes()
+    if key not in solver_cache:
+        K = k.matrix(rows)
+        try:
+            solver_cache[key] = ("lu", spla.splu(K))
+        except RuntimeError:
+            solver_cache[key] = ("dense", K.toarray())
+    kind, fac = solver_cache[key]
+    J, Cz = k.constraint_rows(rows)
+    rhs = -np.concatenate([k.L_yz @ d, Cz @ d])
+    X = fac.solve(rhs) if kind == "lu" else sla.lstsq(fac, rhs)[0]
+    return X[:n], -X[n:], rows
+
+
+def directional_derivative(k: KKTPieces, strong: np.ndarray, weak: np.ndarray, d: np.ndarray,
+                           tol: float = 1e-9) -> tuple[np.ndarray, np.ndarray]:
+    """(dy, dlam_full) along direction d of z, by enumerating which weakly active constraints stay active.
+
+    The accepted branch satisfies the directional KKT conditions: for weakly active i kept
+    active dlam_i >= 0, for those released the linearised constraint stays >= 0.
+    """
+    n = k.H.shape[0]
+    widx = np.flatnonzero(weak)
+    if widx.size > MAX_WEAK:
+        raise MethodError(f"{widx.size} weakly active follower constraints: enumerating {2 ** widx.size} "
+                          f"branches is too expensive (limit {MAX_WEAK}); move the leader point slightly")
+    cache: dict = {}
+    ng = k.g.size
+    for r in range(widx.size + 1):
+        for on in itertools.combinations(widx, r):
+            weak_on = np.zeros(ng, dtype=bool)
+            weak_on[list(on)] = True
+            dy, dnu, rows = _branch_solve(k, strong, weak_on, d, n, cache)
+            ridx = np.flatnonzero(rows)
+            dlam = np.zeros(ng)
+            dlam[ridx] = dnu[: ridx.size]
+            off = np.setdiff1d(widx, list(on))
+            lin = (k.Jg_y.tocsr()[off] @ dy + k.Jg_z.tocsr()[off] @ d) if off.size else np.zeros(0)
+            if np.all(dlam[list(on)] >= -tol) and np.all(lin >= -tol):
+                return dy, np.concatenate([dlam, dnu[ridx.size:]])
+    raise MethodError("no branch of the weakly active constraints satisfies the directional KKT "
+                      "conditions (second-order conditions may fail); the one-sided derivative is undefined")

@@ -1,0 +1,160 @@
+"""The follower's reply at a fixed leader point: solve, polish, classify the active set.
+
+Ipopt (tight) gives y and the multipliers to ~1e-10; a few Newton steps on the
+active-set KKT equations then make them exact to rounding (one step for QPs),
+so that the active set can be read off with tight tolerances and finite
+differences of re-solved replies are meaningful.
+"""
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Hashable, Mapping
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse.linalg as spla
+
+from ..errors import SolverFailure, ValueInputError
+from ..lower import LoweredProblem, lower
+from ..result import MultiplierMap
+from ..solve import FollowerSolver
+from .kkt import KKTPieces
+
+_SOLVERS: dict[int, FollowerSolver] = {}
+
+
+def follower_solver(lp: LoweredProblem) -> FollowerSolver:
+    """One tight FollowerSolver per lowered problem (dropped with the problem)."""
+    key = id(lp)
+    if key not in _SOLVERS:
+        _SOLVERS[key] = FollowerSolver(lp, tight=True)
+        weakref.finalize(lp, _SOLVERS.pop, key, None)
+    return _SOLVERS[key]
+
+
+@dataclass
+class FollowerResponse:
+    """y*(x), multipliers and the active set at one leader point (our sign convention)."""
+
+    problem: Any
+    lp: LoweredProblem
+    x: np.ndarray
+    p: np.ndarray
+    y: np.ndarray
+    lam: np.ndarray
+    mu: np.ndarray
+    active: np.ndarray          # bool per inequality: treated as equality (strongly or weakly active)
+    weakly: np.ndarray          # bool per inequality: g ~ 0 and lam ~ 0
+    status: str                 # Ipopt status word of the follower solve
+    polished: bool
+    tol: float
+    info: dict = field(default_factory=dict)
+
+    @property
+    def g_names(self) -> list[Hashable]:
+        return list(self.lp.g_names)
+
+    @property
+    def follower(self) -> dict:
+        syms = getattr(self.problem, "follower", None) or range(self.lp.n_y)
+        return {s: float(v) for s, v in zip(syms, self.y)}
+
+    @property
+    def multipliers(self) -> MultiplierMap:
+        return MultiplierMap(list(self.lp.g_names) + list(self.lp.h_names), np.concatenate([self.lam, self.mu]))
+
+    @property
+    def active_set(self) -> list[Hashable]:
+        """Names of the inequality constraints with g = 0 (strongly or weakly active)."""
+        return [n for n, a, w in zip(self.lp.g_names, self.active, self.weakly) if a or w]
+
+    @property
+    def weakly_active(self) -> list[Hashable]:
+        return [n for n, w in zip(self.lp.g_names, self.weakly) if w]
+
+    def __repr__(self) -> str:
+        return (f"FollowerResponse(follower={self.follower}, multipliers={self.multipliers!r}, "
+                f"active_set={self.active_set}, weakly_active={self.weakly_active})")
+
+
+def _vector(problem: Any, values: Any, which: str, n: int) -> np.ndarray:
+    if hasattr(problem, "point_vector") and isinstance(values, Mapping):
+        return problem.point_vector(values, which)
+    arr = np.asarray(values, dtype=float).reshape(-1)
+    if arr.size != n or not np.all(np.isfinite(arr)):
+        raise ValueInputError(f"{which} point must be {n} finite numbers (or a dict keyed by symbols), got {values!r}")
+    return arr
+
+
+def parameter_vector(problem: Any, lp: LoweredProblem, parameters: Any) -> np.ndarray:
+    if parameters is None:
+        return np.asarray(lp.p_default, dtype=float).reshape(-1)
+    if hasattr(problem, "parameter_vector") and isinstance(parameters, Mapping):
+        return problem.parameter_vector(parameters)
+    return _vector(problem, parameters, "parameter", lp.n_p)
+
+
+def _newton_polish(lp, x, y, p, lam, mu, active, iters=6):
+    """Newton steps on [grad_y L; g_A; h] = 0 with the active set fixed; None if it fails."""
+    y, lam, mu = y.copy(), lam.copy(), mu.copy()
+    idx = np.flatnonzero(active)
+    lam[~active] = 0.0
+    for _ in range(iters):
+        k = KKTPieces(lp, x, y, p, lam, mu)
+        res = np.concatenate([k.grad, k.g[idx], k.h])
+        if np.max(np.abs(res), initial=0.0) < 1e-14 * max(1.0, np.max(np.abs(y), initial=0.0)):
+            break
+        K = k.matrix(active)
+        try:
+            step = spla.splu(K).solve(-res)
+        except RuntimeError:  # singular (LICQ fails): least-squares step on the dense matrix
+            if K.shape[0] > 3000:
+                return None
+            step = sla.lstsq(K.toarray(), -res)[0]
+        n = lp.n_y
+        y = y + step[:n]
+        nu = -step[n:]  # the unknown's multiplier block is -dnu
+        lam[idx] += nu[: idx.size]
+        mu = mu + nu[idx.size:]
+    k = KKTPieces(lp, x, y, p, lam, mu)
+    res = np.concatenate([k.grad, k.g[idx], k.h])
+    if not np.all(np.isfinite(res)) or np.max(np.abs(res), initial=0.0) > 1e-9 * max(1.0, np.max(np.abs(y), initial=0.0)):
+        return None
+    return y, lam, mu, k.g
+
+
+def follower_response(problem: Any, leader: Any, parameters: Any = None, start: Any = None,
+                      tol: float = 1e-7, polish: bool = True) -> FollowerResponse:
+    """Solve the follower at ``leader`` (dict keyed by leader symbols, or a vector).
+
+    ``tol`` separates zero from non-zero constraint values and multipliers after
+    polishing (scaled by max(1, |grad f|)).
+    """
+    lp = lower(problem)
+    x = _vector(problem, leader, "leader", lp.n_x)
+    p = parameter_vector(problem, lp, parameters)
+    y0 = lp.y_start if start is None else _vector(problem, start, "follower", lp.n_y)
+    sol = follower_solver(lp).solve(x, p, y0)
+    if not sol.success:
+        raise SolverFailure(
+            f"the follower could not be solved at leader point {x.tolist()} (Ipopt: {sol.ipopt_status}); "
+            "check that the follower is feasible there or pass start=... closer to its solution",
+            status=sol.status, solver_status=sol.ipopt_status)
+    y, lam, mu = sol.y, sol.lam, sol.mu
+    g = lp.evaluate("lower_ineq", x, y, p)
+    active = lam > g  # interior point: lam_i * g_i ~ mu, the larger one tells the side
+    polished = False
+    if polish:
+        out = _newton_polish(lp, x, y, p, lam, mu, active)
+        if out is not None:
+            y2, lam2, mu2, g2 = out
+            ok = np.all(g2[~active] >= -tol) and np.all(lam2[active] >= -tol)
+            if ok:
+                y, lam, mu, g, polished = y2, lam2, mu2, g2, True
+    scale = max(1.0, float(np.max(np.abs(KKTPieces(lp, x, y, p, 0 * lam, 0 * mu).grad), initial=0.0)))
+    t = tol * scale
+    weakly = (np.abs(g) <= t) & (np.abs(lam) <= t)
+    active = active & ~weakly
+    return FollowerResponse(problem, lp, x, p, y, lam, mu, active, weakly, sol.status, polished, t,
+                            info={"ipopt_status": sol.ipopt_status})

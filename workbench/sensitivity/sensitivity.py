@@ -1,0 +1,219 @@
+"""``Sensitivity``: dy/dz, dlam/dz and the hypergradient at one leader point.
+
+One sparse LU factorisation of the active KKT matrix serves every column
+(forward mode, ``dy_dx``) and the transposed solve of the hypergradient
+(adjoint mode, ``hypergradient``); both are computed on first access. At
+degenerate points the status says what failed and only what is well defined
+is given as a number (the rest is NaN, never a silently chosen branch).
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Hashable
+
+import numpy as np
+import scipy.sparse.linalg as spla
+
+from .columns import resolve_wrt
+from .degenerate import directional_derivative, licq_holds, min_norm_solve, reduced_hessian_min_eig
+from .kkt import KKTPieces, upper_gradient_function
+from .response import FollowerResponse, follower_response
+
+SOSC_TOL = 1e-9
+
+
+class Sensitivity:
+    """Derivatives of the follower's reply; see module docstring. Build with :func:`sensitivity`."""
+
+    def __init__(self, response: FollowerResponse, columns: np.ndarray, names: list[Hashable]):
+        self.response = response
+        self.problem, self.lp = response.problem, response.lp
+        self.columns, self.wrt_names = columns, names
+        self.timings: dict[str, float] = {}
+        self.checks: dict[str, Any] = {}
+        self.one_sided: dict[str, np.ndarray] | None = None
+        self.one_sided_multipliers: dict[str, np.ndarray] | None = None
+        self.multiplier_directions: np.ndarray | None = None
+        self._dy = self._dlam = self._hyper = None
+        r = response
+        t0 = time.perf_counter()
+        self.kkt = KKTPieces(self.lp, r.x, r.y, r.p, r.lam, r.mu)
+        self.rows = r.active.copy()                 # strongly active inequalities
+        self.K = self.kkt.matrix(self.rows)
+        self.R = self.kkt.rhs(self.rows, columns)
+        self.timings["assembly"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        self.status = self._classify()
+        self.timings["checks"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        self.lu = None
+        if self.status in ("regular", "weakly_active"):
+            try:
+                self.lu = spla.splu(self.K, permc_spec="MMD_AT_PLUS_A")
+            except RuntimeError:
+                self.status = "singular"
+                self.checks["kkt_matrix"] = "exactly singular"
+        self.timings["factor"] = time.perf_counter() - t0
+
+    # -- classification --------------------------------------------------------
+    def _classify(self) -> str:
+        r, k = self.response, self.kkt
+        all_rows = r.active | r.weakly
+        licq = licq_holds(k, all_rows)
+        eig = reduced_hessian_min_eig(k, self.rows)
+        hnorm = max(1.0, float(abs(k.H).max())) if k.H.nnz else 1.0
+        self.checks.update(licq=licq, reduced_hessian_min_eig=eig, weakly_active=r.weakly_active)
+        if eig is not None and eig <= SOSC_TOL * hnorm:
+            return "sosc_fails"
+        if licq is False:
+            return "licq_fails"
+        if r.weakly.any():
+            return "weakly_active"
+        return "regular"
+
+    # -- shapes and names -----------------------------------------------------
+    @property
+    def multiplier_names(self) -> list[Hashable]:
+        """Row names of ``dlam_dx``: follower inequalities, then equalities."""
+        return list(self.lp.g_names) + list(self.lp.h_names)
+
+    @property
+    def n_constraints(self) -> int:
+        return len(self.multiplier_names)
+
+    def _expand(self, dnu: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        ng = self.kkt.g.size
+        idx = np.flatnonzero(rows)
+        out = np.zeros((self.n_constraints,) + dnu.shape[1:])
+        out[idx] = dnu[: idx.size]
+        out[ng:] = dnu[idx.size:]
+        return out
+
+    # -- forward mode -------------------------------------------------------------
+    def _forward(self) -> None:
+        n, t0 = self.lp.n_y, time.perf_counter()
+        ncol = self.columns.size
+        if self.status == "regular":
+            X = self.lu.solve(self.R.toarray())
+            self._dy, self._dlam = X[:n], self._expand(-X[n:], self.rows)
+        elif self.status == "weakly_active":
+            self._one_sided()
+        elif self.status == "licq_fails":
+            X, N = min_norm_solve(self.K, self.R)
+            y_unique = N.shape[1] == 0 or np.max(np.abs(N[:n]), initial=0.0) < 1e-8
+            self._dy = X[:n] if y_unique else np.full((n, ncol), np.nan)
+            self._dlam = self._expand(-X[n:], self.rows)
+            self.multiplier_directions = self._expand(N[n:], self.rows) if N.size else np.zeros((self.n_constraints, 0))
+            self.checks["dy_unique"] = bool(y_unique)
+            self.checks["dlam"] = "non-unique: minimum-norm element + span(multiplier_directions)"
+        else:
+            self._dy = np.full((n, ncol), np.nan)
+            self._dlam = np.full((self.n_constraints, ncol), np.nan)
+        self.timings["solve_forward"] = time.perf_counter() - t0
+
+    def _one_sided(self) -> None:
+        r, n, ncol = self.response, self.lp.n_y, self.columns.size
+        nz = self.lp.n_x + self.lp.n_p
+        plus, minus = np.zeros((n, ncol)), np.zeros((n, ncol))
+        lplus, lminus = np.zeros((self.n_constraints, ncol)), np.zeros((self.n_constraints, ncol))
+        for j, c in enumerate(self.columns):
+            d = np.zeros(nz)
+            d[c] = 1.0
+            plus[:, j], lplus[:, j] = directional_derivative(self.kkt, r.active, r.weakly, d)
+            dy, dl = directional_derivative(self.kkt, r.active, r.weakly, -d)
+            minus[:, j], lminus[:, j] = -dy, -dl  # derivative from the left = -(derivative along -e_j)
+        self.one_sided = {"+": plus, "-": minus}
+        self.one_sided_multipliers = {"+": lplus, "-": lminus}
+        agree = np.isclose(plus, minus, rtol=1e-9, atol=1e-12)
+        self._dy = np.where(agree, plus, np.nan)
+        self._dlam = np.where(np.isclose(lplus, lminus, rtol=1e-9, atol=1e-12), lplus, np.nan)
+
+    @property
+    def dy_dx(self) -> np.ndarray:
+        """(n_y, n_wrt); NaN where the derivative does not exist or is not determined."""
+        if self._dy is None:
+            self._forward()
+        return self._dy
+
+    @property
+    def dlam_dx(self) -> np.ndarray:
+        """(n_constraints, n_wrt), rows in ``multiplier_names`` order (minimum-norm if non-unique)."""
+        if self._dlam is None:
+            self._forward()
+        return self._dlam
+
+    # -- adjoint mode ---------------------------------------------------------------
+    def upper_gradients(self) -> tuple[np.ndarray, np.ndarray]:
+        r = self.response
+        Fz, Fy = upper_gradient_function(self.lp)(r.x, r.y, r.p)
+        return np.asarray(Fz, dtype=float).reshape(-1)[self.columns], np.asarray(Fy, dtype=float).reshape(-1)
+
+    @property
+    def hypergradient(self) -> np.ndarray:
+        """dF(x, y*(x))/dz: one transposed solve K w = [F_y; 0] when regular."""
+        if self._hyper is None:
+            t0 = time.perf_counter()
+            Fz, Fy = self.upper_gradients()
+            if self.status == "regular":
+                w = self.lu.solve(np.concatenate([Fy, np.zeros(self.K.shape[0] - Fy.size)]), trans="T")
+                self._hyper = Fz + self.R.T @ w
+            else:
+                self._hyper = Fz + self.dy_dx.T @ Fy
+            self.timings["solve_adjoint"] = time.perf_counter() - t0
+        return self._hyper
+
+    @property
+    def one_sided_hypergradient(self) -> dict[str, np.ndarray] | None:
+        if self.one_sided is None:
+            _ = self.dy_dx
+        if self.one_sided is None:
+            return None
+        Fz, Fy = self.upper_gradients()
+        return {k: Fz + v.T @ Fy for k, v in self.one_sided.items()}
+
+    # -- other views --------------------------------------------------------------
+    def check(self, h: float = 1e-6) -> dict[str, float]:
+        from .checks import finite_difference_check
+        return finite_difference_check(self, h)
+
+    def symbolic(self) -> Any:
+        from .symbolic import symbolic_sensitivity
+        return symbolic_sensitivity(self)
+
+    def system(self) -> Any:
+        """The KKT sensitivity system of the current active set (SymPy, renders as LaTeX)."""
+        from .symbolic import kkt_system
+        return kkt_system(self)
+
+    def map_function(self) -> Any:
+        from .export import map_function
+        return map_function(self)
+
+    def to_casadi(self) -> Any:
+        from .export import to_casadi
+        return to_casadi(self)
+
+    def codegen(self, directory: str, name: str = "sensitivity_map") -> str:
+        from .export import codegen
+        return codegen(self, directory, name)
+
+    def _repr_latex_(self) -> str:
+        from .display import sensitivity_latex
+        return sensitivity_latex(self)
+
+    def __repr__(self) -> str:
+        return (f"Sensitivity(status={self.status!r}, wrt={self.wrt_names}, active_set={self.response.active_set},\n"
+                f"  dy_dx={np.array2string(self.dy_dx, precision=6)},\n"
+                f"  dlam_dx={np.array2string(self.dlam_dx, precision=6)})")
+
+
+def sensitivity(problem: Any, leader: Any, parameters: Any = None, wrt: Any = "leader",
+                response: FollowerResponse | None = None, **options: Any) -> Sensitivity:
+    """Sensitivities of the follower's reply at ``leader`` (options go to :func:`follower_response`)."""
+    t0 = time.perf_counter()
+    fr = response if response is not None else follower_response(problem, leader, parameters=parameters, **options)
+    t_solve = time.perf_counter() - t0
+    cols, names = resolve_wrt(problem, fr.lp, wrt)
+    s = Sensitivity(fr, cols, names)
+    s.timings["follower_solve"] = t_solve
+    return s
