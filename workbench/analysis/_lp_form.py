@@ -1,0 +1,129 @@
+"""Linear structure of a bilevel problem, read off the SymPy declaration.
+
+The strong-duality and MILP routes need to know *that* the follower is an LP in
+y (and, for the MILP, that everything is affine in (x, y)) and, when it is not,
+*which* expression is nonlinear in *which* variable, so the error can say so.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Hashable, Sequence
+
+import numpy as np
+import sympy as sp
+
+from ..errors import MethodError
+
+
+def nonlinear_in(expr: sp.Expr, variables: Sequence[sp.Symbol]) -> sp.Symbol | None:
+    """The first variable in which ``expr`` is not affine (jointly in ``variables``), else None.
+
+    ``expr`` is affine in v when every first derivative is free of all of ``variables``.
+    """
+    vs = set(variables)
+    for v in variables:
+        d = sp.diff(expr, v)
+        if d.free_symbols & vs:
+            return v
+        if d.has(sp.nan, sp.zoo):
+            return v
+    return None
+
+
+def follower_pieces(problem: Any) -> list[tuple[str, sp.Expr]]:
+    """(label, expression) of the lower objective and every lower constraint."""
+    out = [("lower objective", problem.f)]
+    out += [(f"lower constraint {c.name!r} ({c.source})", c.expr) for c in problem.g + problem.h]
+    return out
+
+
+def leader_pieces(problem: Any) -> list[tuple[str, sp.Expr]]:
+    """(label, expression) of the upper objective and every upper constraint."""
+    out = [("upper objective", problem.F)]
+    out += [(f"upper constraint {c.name!r} ({c.source})", c.expr) for c in problem.G + problem.H]
+    return out
+
+
+def require_lp_follower(problem: Any, method: str) -> None:
+    """Raise MethodError naming the first follower expression that is nonlinear in y."""
+    for what, e in follower_pieces(problem):
+        v = nonlinear_in(e, problem.follower)
+        if v is not None:
+            raise MethodError(
+                f"method={method!r} needs a follower that is a linear program in y, but the {what} "
+                f"is nonlinear in the follower variable {v} (d/d{v} = {sp.diff(e, v)} still depends on "
+                f"{sorted(map(str, sp.diff(e, v).free_symbols & set(problem.follower)))}). "
+                "Use method='kkt' for nonlinear followers.")
+
+
+def require_linear_bilevel(problem: Any, method: str) -> None:
+    """Raise MethodError unless every piece is affine jointly in (x, y) (parameters are constants)."""
+    require_lp_follower(problem, method)
+    xy = list(problem.leader) + list(problem.follower)
+    for what, e in leader_pieces(problem) + follower_pieces(problem):
+        v = nonlinear_in(e, xy)
+        if v is not None:
+            raise MethodError(
+                f"method={method!r} needs a linear leader and a follower LP whose data are affine in x, "
+                f"but the {what} is nonlinear in {v} (d/d{v} = {sp.diff(e, v)}). "
+                "Use method='strong_duality' (bilinear allowed, local solve) or method='kkt'.")
+
+
+@dataclass
+class AffineRows:
+    """Rows ``A @ [x, y] + b`` of affine expressions with numeric coefficients."""
+
+    A: np.ndarray
+    b: np.ndarray
+    names: list[Hashable]
+
+    def __call__(self, xy: np.ndarray) -> np.ndarray:
+        return self.A @ xy + self.b
+
+
+def affine_rows(exprs: Sequence[sp.Expr], names: Sequence[Hashable], variables: Sequence[sp.Symbol],
+                values: dict[sp.Symbol, float]) -> AffineRows:
+    """Numeric coefficients of affine expressions (parameters substituted by ``values``)."""
+    n = len(variables)
+    A = np.zeros((len(exprs), n))
+    b = np.zeros(len(exprs))
+    zero = {v: 0 for v in variables}
+    for i, e in enumerate(exprs):
+        e = sp.sympify(e).subs(values)
+        for j, v in enumerate(variables):
+            A[i, j] = float(sp.diff(e, v))
+        b[i] = float(e.subs(zero))
+    return AffineRows(A, b, list(names))
+
+
+@dataclass
+class LinearBilevel:
+    """min c_F.[x,y]  s.t. G, H (upper) and y solving  min c_f.y s.t. g >= 0, h = 0; all affine."""
+
+    nx: int
+    ny: int
+    F: AffineRows      # one row
+    f: AffineRows      # one row (only its y part matters to the follower)
+    G: AffineRows
+    H: AffineRows
+    g: AffineRows
+    h: AffineRows
+
+    @property
+    def c_follower(self) -> np.ndarray:
+        return self.f.A[0, self.nx:]
+
+    def Ay(self, block: str) -> np.ndarray:
+        return getattr(self, block).A[:, self.nx:]
+
+
+def linear_bilevel(problem: Any, p: np.ndarray, method: str = "milp") -> LinearBilevel:
+    """Numeric data of a linear bilevel problem at parameter values ``p`` (checked affine first)."""
+    require_linear_bilevel(problem, method)
+    values = dict(zip(problem.parameter_symbols, (float(v) for v in p)))
+    xy = list(problem.leader) + list(problem.follower)
+    rows = lambda cs: affine_rows([c.expr for c in cs], [c.name for c in cs], xy, values)  # noqa: E731
+    return LinearBilevel(
+        nx=problem.n_x, ny=problem.n_y,
+        F=affine_rows([problem.F], ["F"], xy, values), f=affine_rows([problem.f], ["f"], xy, values),
+        G=rows(problem.G), H=rows(problem.H), g=rows(problem.g), h=rows(problem.h))
