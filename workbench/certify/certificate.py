@@ -52,15 +52,17 @@ class Certificate:
 
 
 def follower_starts(lp: LoweredProblem, y: np.ndarray, n_random: int, seed: int = 0) -> list[np.ndarray]:
-    """The returned y, the declared start, zero, box corners' midpoint and random points."""
+    """The returned y, the declared start, zero, the box centre and random points in the box.
+
+    The box is the follower's simple bounds where declared, else y +- 10 (1 + |y|).
+    """
     rng = np.random.default_rng(seed)
     lo, hi = box_from_constraints(lp, "y")
     starts = [np.asarray(y, float), lp.y_start, np.zeros(lp.n_y)]
-    centre = np.where(np.isfinite(lo) & np.isfinite(hi), (lo + hi) / 2, np.where(np.isfinite(lo), lo + 1, np.where(np.isfinite(hi), hi - 1, y)))
-    width = np.where(np.isfinite(lo) & np.isfinite(hi), hi - lo, 2 * (1 + np.abs(y)) + 10)
-    a = np.where(np.isfinite(lo), lo, centre - width / 2)
-    b = np.where(np.isfinite(hi), hi, centre + width / 2)
-    starts.append(centre)
+    span = 10 * (1 + np.abs(y))
+    a = np.where(np.isfinite(lo), lo, np.where(np.isfinite(hi), np.minimum(hi, y) - span, y - span))
+    b = np.where(np.isfinite(hi), hi, np.maximum(a, y) + span)
+    starts.append((a + b) / 2)
     for _ in range(n_random):
         starts.append(a + (b - a) * rng.random(lp.n_y))
     return starts

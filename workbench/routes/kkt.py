@@ -65,8 +65,14 @@ def solve_kkt(problem: Any, relaxation: "str | Relaxation" = "scholtes", paramet
               start: Mapping | None = None, n_starts: int = 6, max_cut_rounds: int = 3, seed: int = 0,
               time_limit: float | None = None, nonsmooth: str = "error", certify_starts: int = 8,
               gap_tol: float = 1e-6, feas_tol: float = 1e-6, schedule: tuple | None = None,
-              ipopt_options: dict | None = None) -> BilevelResult:
-    """Solve through the follower's KKT conditions (see module docstring)."""
+              ipopt_options: dict | None = None, response_starts: bool = True) -> BilevelResult:
+    """Solve through the follower's KKT conditions (see module docstring).
+
+    Starts: the user's point as given ("raw") and, with ``response_starts``, ``n_starts``
+    leader points (the user's first, then random in the leader's box) each paired with the
+    follower's reply there, which gives the homotopy a KKT-consistent start with multipliers.
+    ``n_starts=1, response_starts=False, max_cut_rounds=0`` is the plain one-start baseline.
+    """
     t0 = time.monotonic()
     deadline = None if time_limit is None else t0 + time_limit
     scheme = Relaxation.parse(relaxation)
@@ -84,10 +90,12 @@ def solve_kkt(problem: Any, relaxation: "str | Relaxation" = "scholtes", paramet
     x0 = problem.point_vector({s: v for s, v in (start or {}).items() if s in problem.leader} or None, "leader") \
         if start and any(s in problem.leader for s in start) else lp.x_start
     y0 = np.array([float((start or {}).get(s, problem.start.get(s, 0.0))) for s in problem.follower])
+    if time_limit is not None:  # one Ipopt call must not eat the whole budget
+        ipopt_options = dict(ipopt_options or {}, **{"ipopt.max_wall_time": max(time_limit / 3, 0.5)})
     follower = FollowerSolver(lp, tight=True)
     cuts_ok = not ca.depends_on(ca.vertcat(lp.g, lp.h), lp.x)
     xs = leader_starts(lp, x0, n_starts, seed)
-    starts = [(x, y0, "response") for x in xs] + [(x0, y0, "raw")]
+    starts = ([(x, y0, "response") for x in xs] if response_starts else []) + [(x0, y0, "raw")]
     cuts: list[np.ndarray] = []
     candidates: list[Candidate] = []
     rows: list[dict] = []

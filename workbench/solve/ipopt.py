@@ -41,7 +41,7 @@ SUCCESS = {"optimal", "optimal_inaccurate"}
 
 BASE_OPTIONS = {
     "ipopt.print_level": 0, "print_time": 0, "ipopt.sb": "yes",
-    "ipopt.max_iter": 3000, "ipopt.tol": 1e-9, "ipopt.acceptable_tol": 1e-6,
+    "ipopt.max_iter": 1000, "ipopt.tol": 1e-9, "ipopt.acceptable_tol": 1e-6,
 }
 WARM_OPTIONS = {
     "ipopt.warm_start_init_point": "yes", "ipopt.mu_init": 1e-6,

@@ -1,0 +1,1 @@
+"""Benchmarks runnable from the package: ``python -m workbench.bench bolib``."""

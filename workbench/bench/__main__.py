@@ -1,0 +1,67 @@
+"""``python -m workbench.bench bolib --out results.json [--jobs N] [--only NAME ...]``.
+
+Solves BOLIB problems (each in its own process, hard time limit), shows progress,
+prints a summary and writes one JSON record per problem. ``--baseline`` also runs
+the plain one-start Scholtes homotopy in the same command and reports time ratios;
+``--summary FILE`` writes the Markdown table committed under benchmarks/results/.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from .. import bolib
+from .bolib_run import BASELINE, run, summarise
+from .report import markdown
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m workbench.bench")
+    sub = ap.add_subparsers(dest="suite", required=True)
+    b = sub.add_parser("bolib", help="solve the BOLIB v2 problems")
+    b.add_argument("--out", default="results.json", help="JSON records (one per problem)")
+    b.add_argument("--jobs", type=int, default=2, help="problems solved in parallel")
+    b.add_argument("--only", nargs="*", help="problem names to run (default: all)")
+    b.add_argument("--time-limit", type=float, default=20.0, help="hard per-problem limit in seconds")
+    b.add_argument("--relaxation", default="scholtes")
+    b.add_argument("--baseline", action="store_true", help="also run the one-start Scholtes baseline")
+    b.add_argument("--summary", help="write a Markdown summary table here")
+    args = ap.parse_args(argv)
+
+    names = args.only or bolib.names()
+    unknown = [n for n in names if n not in bolib.names()]
+    if unknown:
+        ap.error(f"unknown BOLIB problem(s): {unknown}")
+
+    def progress(rec, k, n):
+        mark = "ok " if rec.get("solved") else "-- "
+        fmt = lambda v: "None" if v is None else f"{v:.6g}"  # noqa: E731
+        print(f"[{k:3d}/{n}] {mark}{rec['name']:<32} {rec.get('status', '?'):<14} "
+              f"F={fmt(rec.get('upper_value'))} best={fmt(rec.get('F_best'))} {rec.get('time_s', 0):.2f}s",
+              flush=True)
+
+    t0 = time.perf_counter()
+    records = run(names, {"relaxation": args.relaxation}, args.time_limit, args.jobs, progress)
+    wall = time.perf_counter() - t0
+    with open(args.out, "w") as fh:
+        json.dump(records, fh, indent=1)
+    summary = summarise(records)
+    summary["wall_s"] = wall
+    base_records = base_summary = None
+    if args.baseline:
+        print("-- baseline: one-start Scholtes homotopy --", flush=True)
+        t0 = time.perf_counter()
+        base_records = run(names, BASELINE, args.time_limit, args.jobs, progress)
+        base_summary = summarise(base_records)
+        base_summary["wall_s"] = time.perf_counter() - t0
+    print(json.dumps({"workbench": summary, "baseline": base_summary}, indent=1))
+    if args.summary:
+        with open(args.summary, "w") as fh:
+            fh.write(markdown(records, summary, base_records, base_summary, " ".join(sys.argv)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
