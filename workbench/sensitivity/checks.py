@@ -41,7 +41,10 @@ def finite_difference_check(s: Any, h: float = 1e-6) -> dict[str, Any]:
         fd_F[j] = (vals[0][2] - vals[1][2]) / (2 * h)
     out: dict[str, Any] = {}
     out["dy_abs"], out["dy_rel"] = _errors(s.dy_dx, fd_y)
-    out["dlam_abs"], out["dlam_rel"] = _errors(s.dlam_dx, fd_l)
+    if s.status == "licq_fails":  # dlam is a minimum-norm element of a set; the FD path picks another
+        out["dlam_abs"] = out["dlam_rel"] = float("nan")
+    else:
+        out["dlam_abs"], out["dlam_rel"] = _errors(s.dlam_dx, fd_l)
     out["hyper_abs"], out["hyper_rel"] = _errors(s.hypergradient, fd_F)
     out["max_abs"] = float(np.nanmax([out["dy_abs"], out["dlam_abs"], out["hyper_abs"]]))
     out["max_rel"] = float(np.nanmax([out["dy_rel"], out["dlam_rel"], out["hyper_rel"]]))

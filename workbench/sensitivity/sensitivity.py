@@ -172,11 +172,13 @@ class Sensitivity:
         return {k: Fz + v.T @ Fy for k, v in self.one_sided.items()}
 
     # -- other views --------------------------------------------------------------
-    def check(self, h: float = 1e-6) -> dict[str, float]:
+    def check(self, h: float = 1e-6) -> dict[str, Any]:
+        """Central finite differences by re-solving the follower; max abs/rel errors."""
         from .checks import finite_difference_check
         return finite_difference_check(self, h)
 
     def symbolic(self) -> Any:
+        """SymPy dy/dz, dlam/dz on the current active set, with the region where it holds."""
         from .symbolic import symbolic_sensitivity
         return symbolic_sensitivity(self)
 
@@ -185,15 +187,18 @@ class Sensitivity:
         from .symbolic import kkt_system
         return kkt_system(self)
 
-    def map_function(self) -> Any:
+    def map_function(self, name: str = "sensitivity_map") -> Any:
+        """CasADi Function (x, p, y, lam) -> (dy_dz, dlam_dz) for the current active set."""
         from .export import map_function
-        return map_function(self)
+        return map_function(self, name)
 
     def to_casadi(self) -> Any:
+        """CasADi Function (x, p) -> (y, lam, dy_dz, dlam_dz) including the follower solve."""
         from .export import to_casadi
         return to_casadi(self)
 
     def codegen(self, directory: str, name: str = "sensitivity_map") -> str:
+        """Write the sensitivity map as C code (CasADi codegen); returns the .c path."""
         from .export import codegen
         return codegen(self, directory, name)
 
