@@ -1,0 +1,126 @@
+"""Matplotlib views over plain data: the explorer's curves, the homotopy trace, comparisons."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def _figure(ncols: int, fig: Any = None, width: float = 4.0):
+    import matplotlib.pyplot as plt
+    if fig is None:
+        fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, 3.2), constrained_layout=True)
+    else:
+        fig.clf()
+        axes = fig.subplots(1, ncols)
+    return fig, np.atleast_1d(axes)
+
+
+class ExploreFigure:
+    """The explorer's three panels along one leader coordinate, built once and updated in place.
+
+    Panels: y*(x); multipliers; phi(x) = f(x, y*(x)) and F(x, y*(x)); the current point is
+    marked. Updating line data instead of re-plotting keeps a slider move cheap.
+    """
+
+    def __init__(self, problem: Any, width: float = 12.0):
+        from matplotlib.figure import Figure
+        self.problem = problem
+        self.fig = Figure(figsize=(width, 3.2))
+        self.fig.subplots_adjust(left=0.05, right=0.99, bottom=0.16, top=0.9, wspace=0.22)
+        self.axes = self.fig.subplots(1, 3)
+        labels = ([[f"{s}*" for s in problem.follower],
+                   [f"λ[{c.name}]" for c in problem.g] + [f"μ[{c.name}]" for c in problem.h],
+                   ["φ(x) = f(x, y*(x))", "F(x, y*(x))"]])
+        titles = ("follower response", "multipliers", "value function, reduced objective")
+        self.lines: list[list[tuple[Any, Any]]] = []
+        for ax, names, title in zip(self.axes, labels, titles):
+            pairs = []
+            for name in names:
+                line, = ax.plot([], [], label=name)
+                mark, = ax.plot([], [], "o", color=line.get_color())
+                pairs.append((line, mark))
+            self.lines.append(pairs)
+            ax.set_title(title, fontsize=10)
+            if names:
+                ax.legend(fontsize=8, loc="best")
+        self.vlines = [ax.axvline(0.0, color="0.6", lw=0.8) for ax in self.axes]
+
+    def update(self, state: Any) -> Any:
+        t, xs = state.grid, state.x[state.coord]
+        curves = [state.curve_y.T, np.vstack([state.curve_lam.T, state.curve_mu.T]),
+                  np.vstack([state.curve_phi, state.curve_F])]
+        points = [state.y, np.concatenate([state.lam, state.mu]), np.array([state.phi, state.F])]
+        name = str(self.problem.leader[state.coord])
+        for ax, pairs, ys, pts, vl in zip(self.axes, self.lines, curves, points, self.vlines):
+            for (line, mark), yk, pk in zip(pairs, ys, pts):
+                line.set_data(t, yk)
+                mark.set_data([xs], [pk])
+            vl.set_xdata([xs, xs])
+            ax.set_xlabel(name)
+            ax.relim()
+            ax.autoscale_view()
+        return self.fig
+
+
+def plot_explore(state: Any, problem: Any):
+    """A figure of the explorer's panels for one :class:`ExploreState`."""
+    return ExploreFigure(problem).update(state)
+
+
+def plot_homotopy(result: Any, fig: Any = None):
+    """eps against complementarity residual, objective and stationarity (or Ipopt iterations).
+
+    One line per (round, start) of ``result.log``; the polish step (eps = 0, the active
+    set fixed) has no place on a log axis and is left out.
+    """
+    rows = [r for r in result.log if r.get("phase") == "homotopy" and r.get("eps", 0) > 0]
+    third = "stationarity" if any("stationarity" in r for r in rows) else "iterations"
+    fig, axes = _figure(3, fig)
+    runs: dict[tuple, list[dict]] = {}
+    for r in rows:
+        runs.setdefault((r.get("round", 0), r.get("start", 0)), []).append(r)
+    for (rnd, start), rs in sorted(runs.items()):
+        eps = np.array([r["eps"] for r in rs])
+        label = f"start {start}" + (f", round {rnd}" if rnd else "")
+        axes[0].loglog(eps, np.maximum([r["complementarity"] for r in rs], 1e-16), "o-", ms=3, label=label)
+        axes[1].semilogx(eps, [r["objective"] for r in rs], "o-", ms=3, label=label)
+        axes[2].semilogx(eps, [r.get(third, np.nan) for r in rs], "o-", ms=3, label=label)
+    titles = ("complementarity residual", "objective", third if third == "stationarity" else "Ipopt iterations")
+    for ax, title in zip(axes, titles):
+        ax.set_xlabel("ε")
+        ax.set_title(title, fontsize=10)
+        ax.invert_xaxis()
+    if runs and len(runs) <= 8:
+        axes[0].legend(fontsize=7)
+    fig.suptitle(f"homotopy ({result.relaxation})", fontsize=10)
+    return fig
+
+
+def plot_compare(rows: list[dict], fig: Any = None):
+    """Bars per method: objective, complementarity residual (log), time; certified ones solid."""
+    fig, axes = _figure(3, fig, width=3.6)
+    names = [r["name"] for r in rows]
+    pos = np.arange(len(rows))
+    colors = ["tab:green" if r["certified"] else "tab:red" for r in rows]
+    axes[0].bar(pos, [r["objective"] for r in rows], color=colors)
+    axes[1].bar(pos, [max(r["complementarity"], 1e-16) if np.isfinite(r["complementarity"]) else np.nan
+                      for r in rows], color=colors)
+    axes[1].set_yscale("log")
+    axes[2].bar(pos, [r["time_s"] for r in rows], color=colors)
+    for ax, title in zip(axes, ("upper objective", "complementarity residual", "time [s]")):
+        ax.set_xticks(pos, names, rotation=30, ha="right", fontsize=8)
+        ax.set_title(title, fontsize=10)
+    fig.suptitle("green: certified, red: not certified", fontsize=9)
+    return fig
+
+
+def figure_png(fig: Any, dpi: int = 72) -> bytes:
+    """PNG bytes of a figure (for HTML reprs that embed the plot)."""
+    import io
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+__all__ = ["ExploreFigure", "figure_png", "plot_compare", "plot_explore", "plot_homotopy"]
