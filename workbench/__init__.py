@@ -6,9 +6,11 @@ from . import bolib
 from .model import BilevelProblem, Maximize, Minimize, named
 from .reformulate import Relaxation
 from .result import BilevelResult, MultiplierMap
+from .display import latex, explore, compare
 
 __version__ = "0.1.0"
 
 __all__ = ["BilevelProblem", "BilevelResult", "ConstraintError", "Maximize", "MethodError", "Minimize",
            "ModelError", "MultiplierMap", "NonSmoothError", "Relaxation", "SolverFailure",
            "UnknownSymbolError", "ValueInputError", "WorkbenchError", "errors", "named"]
+__all__ += ["compare", "explore", "latex"]

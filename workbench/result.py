@@ -135,3 +135,12 @@ class BilevelResult:
 
     def __repr__(self) -> str:
         return f"<BilevelResult {self.status}>\n{self.summary()}"
+
+    def _repr_latex_(self) -> str:
+        from .display import latex
+        return "$\\displaystyle " + latex(self, mode="inline") + "$"
+
+    def plot_homotopy(self, fig: Any = None) -> Any:
+        """eps against complementarity residual, objective and stationarity along the homotopy."""
+        from .display import plot_homotopy
+        return plot_homotopy(self, fig=fig)

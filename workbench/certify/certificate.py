@@ -45,6 +45,10 @@ class Certificate:
         return (f"certificate {verdict} (gap {self.value_gap:.3g}, lower infeas {self.lower_infeasibility:.2g}, "
                 f"upper infeas {self.upper_infeasibility:.2g}, {self.starts_succeeded}/{self.starts_used} follower starts)")
 
+    def _repr_latex_(self) -> str:
+        from ..display import latex
+        return "$\\displaystyle " + latex(self, mode="inline") + "$"
+
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
         d["better_y"] = None if self.better_y is None else self.better_y.tolist()
