@@ -150,7 +150,8 @@ def _solve_piece(problem: Any, f: sp.Expr, g: list, h: list, active: tuple) -> R
         sols = sp.solve(eqs, unknowns, dict=True)
     except (NotImplementedError, ValueError) as exc:
         raise NoClosedFormError(f"SymPy could not solve the follower's optimality conditions "
-                                f"for active set {active}: {exc}", NoClosedFormError.UNSOLVABLE) from None
+                                f"for active set {active}: {exc}. Use method='kkt' (numeric).",
+                                NoClosedFormError.UNSOLVABLE) from None
     sols = [s for s in sols if set(unknowns) <= set(s) and all(v.is_real is not False for v in s.values())
             and not any(v.has(*unknowns) for v in s.values())]
     if not sols:
