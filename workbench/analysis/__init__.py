@@ -14,6 +14,7 @@ _WHERE = {
     "follower_uniqueness": "uniqueness",
     "diagnose": "diagnose",
     "constraint_qualification": "cq",
+    "follower_convexity": "convexity_in_y",
 }
 
 
