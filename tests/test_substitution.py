@@ -113,3 +113,68 @@ def test_no_closed_form_says_why(follower, constraints, options, reason):
     assert err.value.reason == reason and isinstance(err.value, wb.MethodError)
     with pytest.raises(wb.MethodError):
         p.solve(method="substitution", **options)
+
+
+def test_parameters_and_maximised_follower():
+    # Follower max -(y - a x)² s.t. y >= 0 with a = 2: y*(x) = max(0, 2x) (by hand).
+    # Reduced objective on x >= 0: (x-1)² + 4x², derivative 10x - 2 = 0 => x = 1/5, y = 2/5;
+    # on x < 0: (x-1)² > 1 > F(1/5) = 16/25 + 4/25 = 4/5. So x* = 1/5, F* = 4/5.
+    a = sp.Symbol("a", real=True)
+    p = wb.BilevelProblem([x], [y], (x - 1) ** 2 + y ** 2, wb.Maximize(-(y - a * x) ** 2),
+                          upper_constraints=[x >= -2, x <= 2], lower_constraints=[y >= 0], parameters={a: 2.0})
+    assert p.reaction_map()[y] == sp.Piecewise((0, x < 0), (2 * x, True))
+    r = p.solve(method="substitution")
+    assert r.info["exact_x"] == {x: sp.Rational(1, 5)} and r.info["exact_value"] == sp.Rational(4, 5)
+    assert r.status == "optimal" and r.follower[y] == pytest.approx(0.4)
+    # a = -1 gives y*(x) = max(0, -x); the user's problem is not changed by the override.
+    assert p.reaction_map(parameters={a: -1})[y].subs(x, -3) == 3
+    assert p.parameter_values == {a: 2.0}
+
+
+def test_equality_constrained_follower():
+    # Follower min y1² + y2² s.t. y1 + y2 = x, y1 >= 0. By hand: x >= 0 -> y = (x/2, x/2);
+    # x < 0 -> y1 = 0 active, y2 = x. F = x² + y1 - y2 is x² (x >= 0) or x² - x (x < 0): min 0 at x = 0.
+    y1, y2 = sp.symbols("y1 y2", real=True)
+    p = wb.BilevelProblem([x], [y1, y2], x ** 2 + y1 - y2, y1 ** 2 + y2 ** 2,
+                          upper_constraints=[x >= -2, x <= 2], lower_constraints=[sp.Eq(y1 + y2, x), y1 >= 0])
+    rm = p.reaction_map()
+    assert list(rm(np.array([1.0]))) == pytest.approx([0.5, 0.5])
+    assert list(rm(np.array([-1.0]))) == pytest.approx([0.0, -1.0])
+    r = p.solve(method="substitution")
+    assert r.status == "optimal" and r.info["exact_x"] == {x: 0} and r.upper_value == 0.0
+
+
+def test_unbounded_and_infeasible_reduced_problems():
+    # y*(x) = x; F = -x² + x -> -oo as x -> oo on x >= 0: unbounded.
+    u = wb.BilevelProblem([x], [y], -x ** 2 + y, (y - x) ** 2, upper_constraints=[x >= 0])
+    assert u.solve(method="substitution").status == "unbounded"
+    # y*(x) = x <= 1 but the leader demands y >= 2: infeasible.
+    v = wb.BilevelProblem([x], [y], x + y, (y - x) ** 2, upper_constraints=[x >= 0, x <= 1, y >= 2])
+    r = v.solve(method="substitution")
+    assert r.status == "infeasible"
+    with pytest.raises(wb.SolverFailure):
+        r.leader
+
+
+def test_random_boxed_qp_followers_agree_with_ipopt():
+    # Independent check: for random strictly convex QP followers with box constraints, the closed-form
+    # y*(x) equals Ipopt's follower solution (FollowerSolver) at random leader points.
+    from workbench.lower import lower
+    from workbench.solve import FollowerSolver
+    rng = np.random.default_rng(7)
+    for _ in range(3):
+        M = rng.normal(size=(2, 2))
+        Q = M @ M.T + 0.5 * np.eye(2)
+        B = rng.normal(size=(2, 2))
+        ys = sp.Matrix(sp.symbols("y1 y2", real=True))
+        xs = sp.Matrix(sp.symbols("x1 x2", real=True))
+        Qs, Bs = sp.Matrix(np.round(Q, 3)).applyfunc(sp.nsimplify), sp.Matrix(np.round(B, 3)).applyfunc(sp.nsimplify)
+        f = (ys.T * Qs * ys / 2)[0] - (ys.T * Bs * xs)[0]
+        p = wb.BilevelProblem(list(xs), list(ys), xs[0] + ys[0], f,
+                              lower_constraints=[ys[0] >= -1, ys[0] <= 1, ys[1] >= -1, ys[1] <= 1])
+        rm = p.reaction_map()
+        fs = FollowerSolver(lower(p))
+        for xv in rng.uniform(-3, 3, size=(4, 2)):
+            ref = fs.solve(xv, [], np.zeros(2))
+            assert ref.success
+            assert rm(xv) == pytest.approx(ref.y, abs=1e-6)

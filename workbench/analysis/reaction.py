@@ -161,15 +161,21 @@ def _solve_piece(problem: Any, f: sp.Expr, g: list, h: list, active: tuple) -> R
             f"SymPy returned {len(sols)} branches {sols} for active set {active}; cannot tell which is real "
             "for every x.", NoClosedFormError.UNSOLVABLE)
     s = sols[0]
-    y = {v: sp.simplify(s[v]) for v in ys}
-    conds = [c.expr.subs(y) >= 0 for k, c in enumerate(g) if k not in active]
-    conds += [s[lam[i]] >= 0 for i in active]
-    region = sp.And(*[sp.simplify(c) for c in conds])
+    y = {v: _tidy(s[v]) for v in ys}
+    conds = [_tidy(c.expr.subs(y)) >= 0 for k, c in enumerate(g) if k not in active]
+    conds += [_tidy(s[lam[i]]) >= 0 for i in active]
+    region = sp.And(*conds)
     if region == sp.false:
         return None
     return ReactionPiece(active=tuple(g[i].name for i in active), y=y,
-                         lam={g[i].name: sp.simplify(s[lam[i]]) for i in active},
-                         mu={h[j].name: sp.simplify(s[mu[j]]) for j in mu}, region=region)
+                         lam={g[i].name: _tidy(s[lam[i]]) for i in active},
+                         mu={h[j].name: _tidy(s[mu[j]]) for j in mu}, region=region)
+
+
+def _tidy(e: sp.Expr) -> sp.Expr:
+    """Expand polynomials (cheap, canonical); full ``simplify`` only for anything else."""
+    e = sp.sympify(e)
+    return sp.expand(e) if e.is_polynomial(*e.free_symbols) else sp.simplify(e)
 
 
 def _as_set(region: Any, x: sp.Symbol) -> sp.Set | None:

@@ -128,7 +128,8 @@ def solve_substitution(problem: Any, parameters: Mapping | None = None, exact: b
     rm = reaction_map(problem, parameters=parameters, max_active_sets=max_active_sets)
     pairs = [(sp.simplify(problem.F.subs(pvals).subs(pc.y)), pc.region) for pc in rm.pieces]
     reduced = pairs[0][0] if len(pairs) == 1 and pairs[0][1] == sp.true else sp.Piecewise(*pairs)
-    info: dict = {"reaction_map": rm, "reduced_objective": reduced, "exact": False}
+    info: dict = {"reaction_map": rm, "reduced_objective": reduced, "exact": False,
+                  "singleton": True, "singleton_reason": "strictly convex follower: Y*(x) = {y*(x)} for every x"}
     base = dict(problem=problem, method="substitution", parameters=p)
     x_star = None
     if exact and problem.n_x == 1:
