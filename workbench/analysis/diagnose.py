@@ -104,8 +104,9 @@ def diagnose(problem: Any, result: Any = None, point: Mapping | None = None, par
     cq = constraint_qualification(problem, x, parameters=pvals, follower_point=y)
     spurious = cert.better_y is not None
     cls = _classify(lp, fs, x, y, p, gap, tol * (1 + abs(f_y)), cq)
-    r6 = lambda v: np.round(np.asarray(v, float), 6).tolist()  # noqa: E731
+    r6 = lambda v: (np.round(np.asarray(v, float), 6) + 0.0).tolist()  # noqa: E731
     sgn = -1 if problem.upper_sense == "max" else 1
+    F_y, F_best = (v if abs(v) > 1e-12 else 0.0 for v in (F_y, F_best))
     lines = [f"At the leader's x = {r6(x)}, the follower point y = {r6(y)} has follower value "
              f"f = {f_y:.6g} (minimisation sense) and is {cls}."]
     if spurious:
