@@ -91,3 +91,23 @@ def test_pessimistic_needs_a_bounded_leader():
     p = wb.BilevelProblem([x], [y], x * y, (4 * y ** 2 - 1) ** 2)
     with pytest.raises(wb.MethodError, match="bounded leader box"):
         p.solve(formulation="pessimistic")
+
+
+def test_pessimistic_coupled_leader_constraint_must_hold_for_every_follower_optimum():
+    # By hand: Y*(x) = {-1/2, 1/2}; x - y >= 0 for both replies needs x >= 1/2. On [1/2, 1]
+    # phi_p(x) = (x + 1/2)² is increasing: x* = 1/2, value 1. Optimistically only y = -1/2 must satisfy it
+    # (x >= -1/2) and phi_o(-1/2) = 0.
+    p = wb.BilevelProblem([x], [y], (x - y) ** 2, (4 * y ** 2 - 1) ** 2,
+                          upper_constraints=[x >= -1, x <= 1, x - y >= 0])
+    r = p.solve(formulation="pessimistic")
+    assert r.info["attained"] and r.leader[x] == pytest.approx(0.5, abs=1e-6)
+    assert r.upper_value == pytest.approx(1.0, abs=1e-6)
+    assert r.info["optimistic_value"] == pytest.approx(0.0, abs=1e-9)
+    assert r.info["pessimistic_gap"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_uniqueness_accepts_a_result():
+    # The strictly convex seed (y*(x) = x) solved by substitution: Y*(0) = {0}, a singleton.
+    p = wb.BilevelProblem([x], [y], x + y, (y - x) ** 2 / 2, upper_constraints=[x >= 0, x <= 1])
+    rep = follower_uniqueness(p, p.solve(method="substitution"))
+    assert rep.singleton is True and rep.minimizers[0][0] == pytest.approx(0.0, abs=1e-9)

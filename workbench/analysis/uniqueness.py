@@ -198,6 +198,14 @@ class FollowerSetProbe:
 
 def follower_uniqueness(problem: Any, leader_point: Any, parameters: Mapping | None = None,
                         n_starts: int = 10, seed: int = 0, **tolerances: float) -> FollowerSetReport:
-    """Is Y*(x) a singleton at ``leader_point`` (dict by symbol or sequence)? See module docstring."""
+    """Is Y*(x) a singleton at ``leader_point``? See module docstring.
+
+    ``leader_point`` is a dict by symbol, a sequence, or a ``BilevelResult`` (its x and
+    parameters are used), so ``follower_uniqueness(p, p.solve())`` checks a solution.
+    """
+    if hasattr(leader_point, "status") and hasattr(leader_point, "x"):
+        if parameters is None and getattr(leader_point, "parameters", None) is not None:
+            parameters = dict(zip(problem.parameter_symbols, leader_point.parameters))
+        leader_point = leader_point.leader  # raises SolverFailure when the result has no point
     x = problem.point_vector(leader_point, "leader")
     return FollowerSetProbe(problem, parameters, n_starts, seed, **tolerances).probe(x)

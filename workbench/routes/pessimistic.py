@@ -12,7 +12,9 @@ Method (a scan of the leader's box with exact inner evaluation where possible):
 2. Outer problem. The leader's box is sampled (a grid in 1-D, a Sobol set
    otherwise) and the best sample refined (bounded Brent in 1-D, Nelder-Mead
    otherwise) -- for phi_p and, on the same inner solves, for phi_o (the optimistic
-   value, so the optimistic-pessimistic gap is reported).
+   value, so the optimistic-pessimistic gap is reported). Leader constraints that
+   involve y must hold for every enumerated follower optimum (pessimistic) or for
+   the chosen one (optimistic); a point failing them counts as +inf.
 3. Attainment. phi_p is in general not lower semicontinuous. The best point is
    probed at distances 1e-6..1e-9 and at nearby round numbers; a jump up right
    next to it means the infimum is approached at a discontinuity and not attained.
@@ -112,7 +114,8 @@ class InnerEvaluator:
             else:
                 y_p, y_o = self._value_function_extremes(x, rep)
                 kind = "value_function"
-            pess = self._F(x, y_p) if self._leader_ok(x, y_p) else np.inf
+            robust = all(self._leader_ok(x, y) for y in rep.minimizers) and self._leader_ok(x, y_p)
+            pess = self._F(x, y_p) if robust else np.inf
             opt = self._F(x, y_o) if self._leader_ok(x, y_o) else np.inf
             val = InnerValue(x, pess, opt, y_p, y_o, kind, rep)
         self.cache[key] = val
@@ -134,7 +137,9 @@ def _box(problem: Any, lp: Any, region: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def _scan(inner: InnerEvaluator, lo: np.ndarray, hi: np.ndarray, n_grid: int, which: str) -> np.ndarray:
     """Best leader point for phi_p (which="pessimistic") or phi_o: sample, then refine."""
-    val = lambda x: getattr(inner(np.clip(x, lo, hi)), which)
+    def val(x: np.ndarray) -> float:  # infeasible points get a huge finite value (Brent needs finite numbers)
+        v = getattr(inner(np.clip(x, lo, hi)), which)
+        return v if np.isfinite(v) else 1e30
     if lo.size == 1:
         grid = [np.array([v]) for v in np.linspace(lo[0], hi[0], n_grid)]
     else:
@@ -176,22 +181,27 @@ def _attainment(inner: InnerEvaluator, x: np.ndarray, lo, hi, jump_tol: float) -
             break
         x = min(better, key=val)
     v = val(x)
+    tol = jump_tol * (1 + abs(v))
     for i in range(x.size):
         for s in (1, -1):
             for t in (1e-9, 1e-8, 1e-7, 1e-6):
                 z = np.clip(x + s * t * np.eye(x.size)[i], lo, hi)
-                if np.array_equal(z, x) or val(z) <= v + jump_tol * (1 + abs(v)):
-                    continue
+                if np.array_equal(z, x) or not np.isfinite(val(z)) or val(z) <= v + tol:
+                    continue  # infeasible neighbours (leader constraints) are not a jump of phi_p
                 a, b = x.copy(), z  # bisection: a stays on the low side, b on the high side
                 for _ in range(60):
                     m = (a + b) / 2
                     if np.array_equal(m, a) or np.array_equal(m, b):
                         break
-                    if val(m) <= v + jump_tol * (1 + abs(v)):
+                    if val(m) <= v + tol:
                         a = m
                     else:
                         b = m
-                limit = next((r for r in _nice_neighbours((a + b) / 2, 1e-6)), (a + b) / 2)
+                # The jump point: a round number next to it if there is one, else the last low point a
+                # (at an irrational jump point floating point cannot tell attained from not attained).
+                limit = next(iter(_nice_neighbours((a + b) / 2, 1e-6)), a)
+                if val(limit) <= v + tol:
+                    return {"attained": True, "x": limit if val(limit) < v else x}
                 return {"attained": False, "x": x, "low_side": a, "limit_point": limit,
                         "value_at_limit": val(limit), "infimum": min(v, val(a)), "direction": s}
     return {"attained": True, "x": x}
