@@ -16,7 +16,6 @@ one unbounded LP proves the bilevel problem unbounded.
 from __future__ import annotations
 
 import itertools
-import json
 import sys
 import time
 from dataclasses import dataclass
@@ -123,8 +122,9 @@ def main() -> None:
              "Produced by `benchmarks/milp_linear.py` (HiGHS via `scipy.optimize.milp`; check by independent",
              "enumeration of the follower's KKT active sets, one `linprog` per subset). Times are wall-clock on",
              "the 2-core build machine.", "",
-             "| problem | flag | BOLIB F_best | MILP status | MILP F | enumeration F | LPs | agree | binaries | MILP s |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| problem | flag | BOLIB F_best | MILP status | MILP F | enumeration F | LPs | agree | binaries | MILP s "
+             "| strong duality (local, 6 starts) F | SD status |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     notes = []
     tally = {"equal": [], "better": [], "no reference": [], "unbounded": [], "disagree": []}
     for name in wb.bolib.names("linear"):
@@ -134,9 +134,12 @@ def main() -> None:
         dt = time.perf_counter() - t
         Fm = r.upper_value if r.x is not None else (-np.inf if r.status == "unbounded" else np.nan)
         e = enumerate_kkt(rec)
+        sd = p.solve(method="strong_duality")
+        Fsd = sd.upper_value if sd.x is not None else float("nan")
         agree = (np.isinf(Fm) and np.isinf(e.value) and Fm == e.value) or abs(Fm - e.value) <= 1e-6 * (1 + abs(e.value))
         lines.append(f"| {name} | {rec['flag']} | {rec['F_best']} | {r.status} | {Fm:.10g} | {e.value:.10g} | "
-                     f"{e.n_lps} | {'yes' if agree else 'NO'} | {r.info.get('n_binaries', '-')} | {dt:.3f} |")
+                     f"{e.n_lps} | {'yes' if agree else 'NO'} | {r.info.get('n_binaries', '-')} | {dt:.3f} | {Fsd:.10g} "
+                     f"| {sd.status} |")
         if not agree:
             tally["disagree"].append(name)
         elif rec["F_best"] is None:
@@ -183,6 +186,8 @@ def main() -> None:
                "- **MershaDempe2006Ex1** (flag 0, no best-known value): y*(x) = max((5x - 33)/2, (9 - x)/2, 0);",
                "  F = x - 8y is 5x - 36 on [1, 7] and 132 - 19x on [7, 9] (y <= 15 - x caps x at 9), so the global",
                "  optimum is x = 9, y = 6, F = -39, which both the MILP and the enumeration find.",
+               "- The strong-duality route (Ipopt, 6 leader starts, local) reaches the same value on all 23 bounded",
+               "  problems; on TuyEtal2007Ex3 Ipopt stops without a point (the problem is unbounded).",
                "- The brief expected 21 matches and 2 improvements among 23 problems with a reference value; we",
                "  find 20 matches, 2 strictly better finite optima and 1 unbounded problem.",
                "", "## Summary", ""] + [f"- {k}: {len(v)} {v if k != 'equal' else ''}".rstrip() for k, v in tally.items()]

@@ -1,5 +1,4 @@
 """MILP route (big-M from derived bounds, HiGHS): answers derived by hand or by independent enumeration."""
-import math
 
 import numpy as np
 import pytest

@@ -1,5 +1,4 @@
 """Strong-duality route: answers derived by hand next to each problem."""
-import math
 
 import pytest
 import sympy as sp

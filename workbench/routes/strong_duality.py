@@ -26,7 +26,7 @@ from ..certify import certify, follower_is_convex
 from ..lower import lower
 from ..result import BilevelResult
 from ..solve import FollowerSolver, IpoptSolver
-from ..solve.ipopt import TIGHT_OPTIONS, WARM_OPTIONS
+from ..solve.ipopt import WARM_OPTIONS
 from .kkt import leader_starts
 
 EPS_SCHEDULE = (1e-2, 1e-4, 1e-6, 1e-8)
