@@ -70,7 +70,7 @@ def _point(problem: Any, result: Any, point: Mapping | None) -> tuple[np.ndarray
     return np.asarray(result.x, float), np.asarray(result.y, float), result.parameters
 
 
-def _classify(lp: Any, fs: FollowerSolver, x, y, p, gap: float, tol: float, cq: CQReport) -> str:
+def _classify(lp: Any, fs: FollowerSolver, x, y, p, gap: float, tol: float, cq: CQReport, cert_ok: bool) -> str:
     """Global / local-not-global / stationary-not-minimiser / not KKT."""
     if cq.multiplier_set_empty:
         return "not a KKT point of the follower"
@@ -78,8 +78,10 @@ def _classify(lp: Any, fs: FollowerSolver, x, y, p, gap: float, tol: float, cq: 
         return "a stationary (KKT) point with negative curvature: a saddle or maximiser of the follower"
     local = fs.solve(x, p, y)  # a local solve started at y stays at y iff y is a local minimiser
     stays = local.success and np.linalg.norm(local.y - y) <= 1e-5 * (1 + np.linalg.norm(y))
-    if gap <= tol:
+    if gap <= tol and cert_ok:
         return "the follower's global minimiser (as far as the multistart re-solve sees)"
+    if gap <= tol:
+        return "a KKT point of the follower whose optimality the re-solve could not check"
     if stays or cq.sosc:
         return "a local minimiser of the follower that is not global"
     return "a stationary (KKT) point of the follower that is not a minimiser"
@@ -103,25 +105,29 @@ def diagnose(problem: Any, result: Any = None, point: Mapping | None = None, par
     pvals = {s: float(v) for s, v in zip(problem.parameter_symbols, p)}
     cq = constraint_qualification(problem, x, parameters=pvals, follower_point=y)
     spurious = cert.better_y is not None
-    cls = _classify(lp, fs, x, y, p, gap, tol * (1 + abs(f_y)), cq)
+    cls = _classify(lp, fs, x, y, p, gap, tol * (1 + abs(f_y)), cq, cert.starts_succeeded > 0)
     r6 = lambda v: (np.round(np.asarray(v, float), 6) + 0.0).tolist()  # noqa: E731
     sgn = -1 if problem.upper_sense == "max" else 1
     F_y, F_best = (v if abs(v) > 1e-12 else 0.0 for v in (F_y, F_best))
     lines = [f"At the leader's x = {r6(x)}, the follower point y = {r6(y)} has follower value "
              f"f = {f_y:.6g} (minimisation sense) and is {cls}."]
     if spurious:
+        why = ("the KKT conditions accepted a spurious follower response." if not cq.multiplier_set_empty else
+               "y does not even satisfy the follower's KKT conditions.")
         lines.append(f"The follower point y = {r6(best_y)} is better: f = {best:.6g}, lower by {gap:.6g}. A rational "
-                     "follower would not choose the returned y, so the point is NOT bilevel feasible: the KKT "
-                     "conditions accepted a spurious follower response.")
+                     f"follower would not choose the returned y, so the point is NOT bilevel feasible: {why}")
         lines.append(f"The leader's objective is {sgn * F_y:.6g} at the returned point but {sgn * F_best:.6g} at "
                      f"(x, better y); the reported leader value is not achievable at this x.")
+    elif cert.starts_succeeded == 0:
+        lines.append(f"No follower re-solve succeeded (0/{cert.starts_used} starts): the follower's optimality at "
+                     "this x is unverified, not confirmed.")
     else:
         lines.append("No better follower point was found by the multistart re-solve "
                      f"({cert.starts_succeeded}/{cert.starts_used} starts succeeded).")
     if cert.lower_infeasibility > tol or cert.upper_infeasibility > tol:
         lines.append(f"Feasibility: follower constraints violated by {cert.lower_infeasibility:.3g}, leader "
                      f"constraints by {cert.upper_infeasibility:.3g}.")
-    lines.append(conv.text.splitlines()[0] + " " + " ".join(conv.evidence[-1:]))
+    lines.append(conv.text.splitlines()[0] + ("" if conv.verdict == "convex" else " " + " ".join(conv.evidence[-1:])))
     cq_bits = [f"LICQ {'holds' if cq.licq else 'fails'}", f"MFCQ {'holds' if cq.mfcq else 'fails'}",
                "multipliers " + ("unique" if cq.multipliers_unique else
                                  "empty (not KKT)" if cq.multiplier_set_empty else
