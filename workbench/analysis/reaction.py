@@ -99,6 +99,11 @@ class ReactionMap(Mapping):
     def __repr__(self) -> str:
         return "ReactionMap(" + ", ".join(f"{s} = {e}" for s, e in self.solution.items()) + ")"
 
+    def _repr_latex_(self) -> str:
+        rows = [f"{sp.latex(s)}^*({', '.join(map(sp.latex, self.leader))}) &= {sp.latex(e)}"
+                for s, e in self.solution.items()]
+        return "$\\begin{aligned}" + " \\\\ ".join(rows) + "\\end{aligned}$"
+
 
 def _strict_convexity(f: sp.Expr, ys: tuple, others: tuple) -> None:
     """Raise unless the Hessian of f in y is provably positive definite everywhere."""

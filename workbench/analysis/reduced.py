@@ -71,6 +71,11 @@ class ReducedObjective:
             return float("nan")
         return float(lower(self.problem).evaluate("upper_objective", x, y, self.parameters)[0])
 
+    def _repr_latex_(self) -> str | None:
+        if not self.closed_form:
+            return None
+        return f"$\\Phi({', '.join(map(sp.latex, self.problem.leader))}) = {sp.latex(self.expr)}$"
+
     def __repr__(self) -> str:
         return f"ReducedObjective({self.expr})" if self.closed_form else f"ReducedObjective(numeric: {self.reason})"
 

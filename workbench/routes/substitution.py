@@ -91,7 +91,7 @@ def _piecewise_total(pairs: list) -> sp.Expr:
 
 
 def _numeric_solve(problem: Any, rm: ReactionMap, pvals: dict, n_starts: int, seed: int,
-                   ipopt_options: dict | None) -> tuple[np.ndarray | None, list]:
+                   ipopt_options: dict | None, x0: np.ndarray) -> tuple[np.ndarray | None, list]:
     xs = ca.SX.sym("x", problem.n_x)
     tr = SympyToCasadi({s: xs[i] for i, s in enumerate(problem.leader)})
     ys = {s: _piecewise_total([(pc.y[s], pc.region) for pc in rm.pieces]) for s in problem.follower}
@@ -104,21 +104,23 @@ def _numeric_solve(problem: Any, rm: ReactionMap, pvals: dict, n_starts: int, se
     ubg = np.concatenate([np.full(len(problem.G), np.inf), np.zeros(len(problem.H))])
     lp = lower(problem)
     runs = []
-    for x0 in leader_starts(lp, lp.x_start, n_starts, seed):
-        r = solver(x0, [], np.full(problem.n_x, -np.inf), np.full(problem.n_x, np.inf), lbg, ubg)
+    for xs0 in leader_starts(lp, x0, n_starts, seed):
+        r = solver(xs0, [], np.full(problem.n_x, -np.inf), np.full(problem.n_x, np.inf), lbg, ubg)
         runs.append(r)
     good = [r for r in runs if r.success]
     return (min(good, key=lambda r: r.objective).w if good else None), runs
 
 
-def solve_substitution(problem: Any, parameters: Mapping | None = None, exact: bool = True,
+def solve_substitution(problem: Any, parameters: Mapping | None = None, start: Mapping | None = None,
+                       exact: bool = True,
                        n_starts: int = 6, seed: int = 0, certify_starts: int = 8, gap_tol: float = 1e-6,
                        feas_tol: float = 1e-6, max_active_sets: int = 64,
                        ipopt_options: dict | None = None) -> BilevelResult:
     """Solve by substituting the closed-form y*(x) (see module docstring).
 
     Raises :class:`~workbench.analysis.reaction.NoClosedFormError` (a ``MethodError``)
-    when y*(x) has no closed form, with the reason. ``info`` holds the reaction map,
+    when y*(x) has no closed form, with the reason. ``start`` (leader values) seeds the
+    numeric multistart; ``exact=False`` skips SymPy's exact solve. ``info`` holds the reaction map,
     the reduced objective, whether the solve was exact and the exact optimum.
     """
     t0 = time.monotonic()
@@ -148,7 +150,9 @@ def solve_substitution(problem: Any, parameters: Mapping | None = None, exact: b
                 info["not_attained"] = [(str(lim[2]), lim[1]) for lim in ex["below"]]
             x_star = np.array([float(c)])
     if x_star is None:
-        x_star, runs = _numeric_solve(problem, rm, pvals, n_starts, seed, ipopt_options)
+        x0 = problem.point_vector({s: v for s, v in (start or {}).items() if s in problem.leader} or None, "leader") \
+            if start and any(s in problem.leader for s in start) else lp.x_start
+        x_star, runs = _numeric_solve(problem, rm, pvals, n_starts, seed, ipopt_options, x0)
         info["ipopt_statuses"] = [r.ipopt_status for r in runs]
         if x_star is None:
             return BilevelResult(status="solver_failed", time_s=time.monotonic() - t0, info=info,
