@@ -22,14 +22,32 @@ def _structure(lp: LoweredProblem) -> bool:
     return True
 
 
+def _psd_sparse(H: ca.DM, tol: float) -> bool:
+    """No eigenvalue below -tol: the inertia of an LDL^T factorisation of H + tol*I
+    (Sylvester's law of inertia), sparse and without forming H densely."""
+    shifted = H + tol * ca.DM.eye(H.size1())
+    solver = ca.Linsol("follower_inertia", "ldl", shifted.sparsity())
+    solver.sfact(shifted)
+    solver.nfact(shifted)
+    return int(solver.neig(shifted)) == 0
+
+
 def follower_is_convex(lp: LoweredProblem, x: np.ndarray, p: np.ndarray) -> bool:
     """True when the follower is provably a convex QP at (x, p)."""
-    if not _structure(lp):
+    structure = getattr(lp, "_follower_qp_structure", None)
+    if structure is None:
+        structure = lp._follower_qp_structure = _structure(lp)
+    if not structure:
         return False
     key = "follower_hessian"
     if key not in lp.functions:
         lp.functions[key] = ca.Function(key, [lp.x, lp.y, lp.p], [ca.hessian(lp.f, lp.y)[0]],
                                         ["x", "y", "p"], ["hess_yy_f"])
-    H = np.asarray(lp.functions[key](x, np.zeros(lp.n_y), p), float)
+    Hs = lp.functions[key](x, np.zeros(lp.n_y), p)
+    if lp.n_y > 200:  # large followers: sparse inertia instead of a dense O(n^3) eigensolve
+        Hs = (Hs + Hs.T) / 2
+        scale = float(np.max(np.abs(Hs.nonzeros()))) if Hs.nnz() else 0.0
+        return _psd_sparse(Hs, 1e-10 * max(1.0, scale))
+    H = np.asarray(Hs, float)
     H = (H + H.T) / 2
     return bool(np.min(np.linalg.eigvalsh(H)) >= -1e-10 * max(1.0, np.abs(H).max()))

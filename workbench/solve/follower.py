@@ -65,6 +65,9 @@ def box_from_constraints(lp: LoweredProblem, which: str = "y") -> tuple[np.ndarr
     Only constraints that depend on a single variable of ``which`` linearly and on
     nothing else count; missing bounds are +-inf.
     """
+    known = getattr(lp, "known_boxes", None)  # vectorised declarations state their boxes
+    if known and which in known:
+        return known[which][0].copy(), known[which][1].copy()
     v = lp.y if which == "y" else lp.x
     n = int(v.numel())
     lo, hi = np.full(n, -np.inf), np.full(n, np.inf)

@@ -1,0 +1,110 @@
+"""Scaling benchmark: build, solve (KKT route) and certify two sparse families at growing n_y.
+
+    /work/venv/bin/python benchmarks/scale/run.py [--sizes 100 1000 10000] [--families ridge box_qp]
+        [--out benchmarks/results/scale.md]
+
+Each (family, n) runs in a fresh subprocess so its peak resident memory (getrusage ru_maxrss,
+which includes CasADi's and Ipopt's C++ allocations that tracemalloc cannot see) is its own.
+Timed stages: build (data -> VectorBilevelProblem -> CasADi, i.e. ``lower``), solve (``p.solve``
+through the KKT route with one leader start; this includes the route's own certificate), and a
+separate certification (convexity proof by sparse LDL inertia + follower re-solves) at the
+solution. Growth exponents are least-squares slopes of log(time or memory) on log(n_y).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SOLVE_OPTIONS = {"n_starts": 1}
+
+
+def one(family: str, n: int) -> dict:
+    """Run one instance in this process and return its measurements."""
+    sys.path.insert(0, ROOT)
+    from benchmarks.scale.problems import FAMILIES
+    from workbench.certify import certify, follower_is_convex
+    from workbench.lower import lower
+
+    t0 = time.perf_counter()
+    p = FAMILIES[family](n)
+    lp = lower(p)
+    t_build = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    r = p.solve(**SOLVE_OPTIONS)
+    t_solve = time.perf_counter() - t0
+    out = dict(family=family, n_y=p.n_y, n_x=p.n_x, n_g=int(lp.g.numel()), build_s=t_build, solve_s=t_solve,
+               status=r.status, ipopt=r.ipopt_status)
+    if r.x is not None:
+        pv = p.parameter_vector()
+        t0 = time.perf_counter()
+        convex = follower_is_convex(lp, r.x, pv)
+        cert = certify(lp, r.x, r.y, pv, r.lam, follower_convex=convex)
+        out.update(certify_s=time.perf_counter() - t0, certified=cert.passed, follower_convex=convex,
+                   gap=cert.value_gap, upper=r.upper_value)
+    out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def slope(ns: list[float], vs: list[float]) -> float:
+    ok = [(a, b) for a, b in zip(ns, vs) if b and b > 0]
+    if len(ok) < 2:
+        return float("nan")
+    x, y = np.log([a for a, _ in ok]), np.log([b for _, b in ok])
+    return float(np.polyfit(x, y, 1)[0])
+
+
+def report(rows: list[dict]) -> str:
+    lines = ["# Scaling of the vectorised sparse pipeline", "",
+             "Command: `/work/venv/bin/python benchmarks/scale/run.py` (2 cores, shared machine). "
+             f"Solve options: `p.solve(**{SOLVE_OPTIONS})` (KKT route, Scholtes homotopy, certificate).", "",
+             "| family | n_y | n_x | follower rows | build s | solve s | certify s | peak RSS MiB | status | certified | follower convex |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['family']} | {r['n_y']} | {r['n_x']} | {r['n_g']} | {r['build_s']:.2f} | {r['solve_s']:.1f} | "
+                     f"{r.get('certify_s', float('nan')):.2f} | {r['peak_rss_mib']:.0f} | {r['status']} | "
+                     f"{r.get('certified')} | {r.get('follower_convex')} |")
+    lines += ["", "Growth exponents (slope of log value vs log n_y over the sizes run):", "",
+              "| family | build | solve | certify | peak RSS |", "|---|---|---|---|---|"]
+    for fam in dict.fromkeys(r["family"] for r in rows):
+        rs = [r for r in rows if r["family"] == fam]
+        ns = [r["n_y"] for r in rs]
+        lines.append(f"| {fam} | " + " | ".join(f"{slope(ns, [r.get(k, 0) for r in rs]):.2f}"
+                                               for k in ("build_s", "solve_s", "certify_s", "peak_rss_mib")) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
+    ap.add_argument("--families", nargs="+", default=["ridge", "box_qp"])
+    ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "scale.md"))
+    ap.add_argument("--one", nargs=2, metavar=("FAMILY", "N"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one:
+        print(json.dumps(one(args.one[0], int(args.one[1]))))
+        return
+    rows = []
+    for fam in args.families:
+        for n in args.sizes:
+            proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--one", fam, str(n)],
+                                  capture_output=True, text=True, cwd=ROOT)
+            if proc.returncode != 0:
+                print(proc.stderr[-2000:], file=sys.stderr)
+                continue
+            rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            print(rows[-1], flush=True)
+            with open(args.out, "w") as fh:
+                fh.write(report(rows))
+    print(report(rows))
+
+
+if __name__ == "__main__":
+    main()

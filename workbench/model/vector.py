@@ -1,0 +1,437 @@
+"""Vectorised declaration of large bilevel problems: blocks, not 10^4 scalar SymPy expressions.
+
+    p = wb.VectorBilevelProblem(n_x, n_y, upper_objective=F, lower_objective=f,
+                                lower_ineq={"cap": g}, y_bounds=(lo, hi), parameters={"t": t0})
+
+``F``, ``f`` and every constraint block are callables ``(x, y, p) -> CasADi expression``
+built with matrix operations (``ca.mtimes(A, y)``, ``ca.sumsqr``, ``ca.dot``) where ``x``,
+``y`` are CasADi SX column symbols and ``p`` is a dict ``{block name: SX column}``; data
+enter as sparse CasADi matrices (:func:`sparse_dm` from NumPy/SciPy). Constraint blocks
+are columns ``>= 0`` (``lower_ineq``) or ``== 0`` (``lower_eq``); row ``i`` of block
+``"cap"`` is named ``"cap[i]"`` (its multiplier key). Bounds become rows ``"y_lb[i]"``,
+``"y_ub[i]"`` (finite entries only) and are also handed to the solvers as known boxes.
+
+``VectorBilevelProblem.from_arrays(...)`` declares the parametric sparse QP family
+
+    follower  min_y ½ yᵀQy + ½ Σ_i (E x)_i y_i² + (c + C x)ᵀy
+              s.t.  A y <= b + B x,  Aeq y = beq + Beq x,  y_lb <= y <= y_ub
+    leader    min_x ½ xᵀPx + qᵀx + ½‖M y − m‖² + dᵀy   s.t. x_lb <= x <= x_ub
+
+straight from NumPy/SciPy data (ridge regression with one weight per feature is Q = XᵀX,
+E = I, c = −Xᵀt, M = X_val, m = t_val).
+
+Why CasADi callables and not SymPy ``MatrixSymbol`` blocks: SymPy keeps numeric sparse
+matrices as Python dicts and expands matrix products entry by entry, so a 10^4 model
+costs minutes before the solver starts; CasADi's sparse ``mtimes`` builds the same graph in
+time linear in the number of nonzeros, and it is the representation every later stage
+reads anyway. The object offers the attributes the pipeline reads from a
+:class:`~workbench.model.BilevelProblem` (``leader``/``follower`` SymPy symbols ``x0..``
+made lazily for naming only, ``g``/``h`` named rows, ``parameter_vector``, ``point_vector``,
+``start``, senses) and lowers itself via ``_lower()``; symbolic analyses that need SymPy
+expressions (reaction maps, LaTeX) do not apply to it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+import casadi as ca
+import numpy as np
+import scipy.sparse as sps
+import sympy as sp
+
+from ..errors import MethodError, ModelError, ValueInputError
+from .problem import BilevelProblem, finite_vector
+
+Block = Callable[[Any, Any, dict], Any]
+_NONSMOOTH_OPS = {getattr(ca, n) for n in ("OP_FABS", "OP_FMAX", "OP_FMIN", "OP_SIGN", "OP_FLOOR",
+                                           "OP_CEIL", "OP_IF_ELSE_ZERO") if hasattr(ca, n)}
+
+
+def sparse_dm(data: Any, shape: tuple[int, int], what: str) -> ca.DM:
+    """NumPy/SciPy data as a sparse CasADi matrix, checked for shape and finiteness."""
+    try:
+        m = sps.csc_matrix(data, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueInputError(f"{what} must be a NumPy array or SciPy sparse matrix, got {type(data).__name__}") from None
+    if m.shape != tuple(shape):
+        raise ValueInputError(f"{what} has shape {m.shape}, expected {tuple(shape)}")
+    if not np.all(np.isfinite(m.data)):
+        raise ValueInputError(f"{what} contains NaN or infinity; data must be finite")
+    m.sum_duplicates()
+    m.eliminate_zeros()
+    m.sort_indices()  # CasADi wants canonical compressed-column storage
+    return ca.DM(m)
+
+
+def _bounds(bounds: Any, n: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """A (lower, upper) pair of scalars/arrays/None as two checked length-n arrays."""
+    if bounds is None:
+        return np.full(n, -np.inf), np.full(n, np.inf)
+    try:
+        lo, hi = bounds
+    except (TypeError, ValueError):
+        raise ValueInputError(f"{what} must be a pair (lower, upper) of arrays or scalars") from None
+    out = []
+    for side, v, default in (("lower", lo, -np.inf), ("upper", hi, np.inf)):
+        try:
+            arr = np.asarray(default if v is None else v, dtype=float)
+        except (TypeError, ValueError):
+            raise ValueInputError(f"{what} {side} bound must be numbers, got {v!r}") from None
+        arr = np.full(n, float(arr)) if arr.ndim == 0 else arr.reshape(-1).copy()
+        if arr.size != n:
+            raise ValueInputError(f"{what} {side} bound has {arr.size} entries, expected {n}")
+        if np.isnan(arr).any():
+            raise ValueInputError(f"{what} {side} bound entry {int(np.flatnonzero(np.isnan(arr))[0])} is NaN")
+        out.append(arr)
+    if np.any(out[0] > out[1]):
+        i = int(np.flatnonzero(out[0] > out[1])[0])
+        raise ValueInputError(f"{what}: lower bound {out[0][i]} exceeds upper bound {out[1][i]} at entry {i}")
+    return out[0], out[1]
+
+
+@dataclass(frozen=True)
+class VectorRow:
+    """One named row of a constraint block (what ``result.multipliers`` keys by)."""
+
+    name: str
+    kind: str
+    block: str
+    index: int
+
+    @property
+    def expr(self) -> Any:
+        raise MethodError(f"constraint {self.name} belongs to a vectorised declaration and has no SymPy expression")
+
+
+class VectorBilevelProblem:
+    """A bilevel problem declared by blocks of CasADi matrix expressions (see module docstring)."""
+
+    def __init__(self, n_x: int, n_y: int, upper_objective: Block, lower_objective: Block, *,
+                 upper_ineq: Mapping[str, Block] | None = None, upper_eq: Mapping[str, Block] | None = None,
+                 lower_ineq: Mapping[str, Block] | None = None, lower_eq: Mapping[str, Block] | None = None,
+                 x_bounds: Any = None, y_bounds: Any = None, parameters: Mapping[str, Any] | None = None,
+                 x_start: Any = None, y_start: Any = None, upper_sense: str = "min", lower_sense: str = "min",
+                 name: str = "vector_bilevel", leader_name: str = "x", follower_name: str = "y",
+                 info: Mapping[str, Any] | None = None) -> None:
+        for what, n in (("n_x", n_x), ("n_y", n_y)):
+            if not isinstance(n, (int, np.integer)) or n < 1:
+                raise ModelError(f"{what} must be a positive integer, got {n!r}")
+        self._n_x, self._n_y = int(n_x), int(n_y)
+        for what, fn in (("upper_objective", upper_objective), ("lower_objective", lower_objective)):
+            if not callable(fn):
+                raise ModelError(f"{what} must be a callable (x, y, p) -> CasADi expression")
+        self._F, self._f = upper_objective, lower_objective
+        self._blocks = {k: self._check_blocks(v, k) for k, v in (("upper_ineq", upper_ineq), ("upper_eq", upper_eq),
+                                                              ("lower_ineq", lower_ineq), ("lower_eq", lower_eq))}
+        self.x_lb, self.x_ub = _bounds(x_bounds, self._n_x, "x_bounds")
+        self.y_lb, self.y_ub = _bounds(y_bounds, self._n_y, "y_bounds")
+        self.parameter_blocks = {str(k): finite_vector(v, np.size(v), f"parameter block {k!r}")
+                                 for k, v in dict(parameters or {}).items()}
+        self.x_start = finite_vector(np.zeros(self._n_x) if x_start is None else x_start, self._n_x, "x_start")
+        self.y_start = finite_vector(np.zeros(self._n_y) if y_start is None else y_start, self._n_y, "y_start")
+        for what, s in (("upper_sense", upper_sense), ("lower_sense", lower_sense)):
+            if s not in ("min", "max"):
+                raise ModelError(f"{what} must be 'min' or 'max', got {s!r}")
+        self.upper_sense, self.lower_sense = upper_sense, lower_sense
+        self.name, self.leader_name, self.follower_name = name, leader_name, follower_name
+        self.info: dict[str, Any] = dict(info or {})
+        self._lazy: dict[str, Any] = {}
+        self._sizes: dict[str, list[tuple[str, int]]] = {}
+        self._lazy["lowered"] = self._lower()  # builds every block once: shape errors surface here
+
+    @staticmethod
+    def _check_blocks(blocks: Mapping[str, Block] | None, where: str) -> dict[str, Block]:
+        out = dict(blocks or {})
+        for k, fn in out.items():
+            if not isinstance(k, str) or not k:
+                raise ModelError(f"{where} block names must be non-empty strings, got {k!r}")
+            if k in ("x_lb", "x_ub", "y_lb", "y_ub"):
+                raise ModelError(f"{where} block name {k!r} is reserved for bound rows; pick another name")
+            if not callable(fn):
+                raise ModelError(f"{where} block {k!r} must be a callable (x, y, p) -> CasADi column")
+        return out
+
+    # -- building the CasADi model (linear in nnz: matrix operations only) -------
+    def _symbols(self) -> tuple[Any, Any, Any, dict]:
+        x, y = ca.SX.sym(self.leader_name, self._n_x), ca.SX.sym(self.follower_name, self._n_y)
+        p = ca.SX.sym("p", sum(v.size for v in self.parameter_blocks.values()))
+        blocks, o = {}, 0
+        for k, v in self.parameter_blocks.items():
+            blocks[k] = p[o:o + v.size]
+            o += v.size
+        return x, y, p, blocks
+
+    def _column(self, fn: Block, args: tuple, what: str) -> Any:
+        try:
+            e = fn(*args)
+        except (TypeError, ValueError, RuntimeError, NotImplementedError) as exc:
+            raise ModelError(f"{what} could not be built from (x, y, p): {exc}") from exc
+        e = ca.SX(e) if not isinstance(e, ca.SX) else e
+        if e.size2() != 1 and e.size1() == 1:
+            e = e.T
+        if e.size2() != 1:
+            raise ModelError(f"{what} has shape {e.shape}; a block must be a column (n, 1)")
+        return e
+
+    def _lower(self) -> Any:
+        """The CasADi model (``workbench.lower.lower`` calls this once per problem object)."""
+        from ..lower.lowered import LoweredProblem
+        if "lowered" in self._lazy:
+            return self._lazy.pop("lowered")
+        x, y, p, pb = self._symbols()
+        args = (x, y, pb)
+        sign = {"min": 1.0, "max": -1.0}
+        F = sign[self.upper_sense] * self._column(self._F, args, "upper objective")
+        f = sign[self.lower_sense] * self._column(self._f, args, "lower objective")
+        for what, e in (("upper objective", F), ("lower objective", f)):
+            if e.shape != (1, 1):
+                raise ModelError(f"{what} has shape {e.shape}; it must be a scalar")
+        if not ca.depends_on(f, y):
+            raise ModelError("the lower objective does not depend on the follower's variables y")
+        cols, sizes = {}, {}
+        for key, blocks in self._blocks.items():
+            parts = [(k, self._column(fn, args, f"{key} block {k!r}")) for k, fn in blocks.items()]
+            if key == "upper_ineq":
+                parts += self._bound_rows(x, self.x_lb, self.x_ub, "x")
+            if key == "lower_ineq":
+                parts += self._bound_rows(y, self.y_lb, self.y_ub, "y")
+            cols[key] = ca.vertcat(*[e for _, e in parts]) if parts else ca.SX(0, 1)
+            sizes[key] = [(k, int(e.size1())) for k, e in parts]
+        self._sizes = sizes
+        names = {key: [nm for k, n in sizes[key] for nm in self._names_of_block(k, n)] for key in sizes}
+        lp = LoweredProblem(x=x, y=y, p=p, F=F, G=cols["upper_ineq"], H=cols["upper_eq"], f=f,
+                            g=cols["lower_ineq"], h=cols["lower_eq"],
+                            g_names=names["lower_ineq"], h_names=names["lower_eq"],
+                            G_names=names["upper_ineq"], H_names=names["upper_eq"],
+                            p_default=self.parameter_vector(), x_start=self.x_start.copy(),
+                            y_start=self.y_start.copy(), lower_sense=self.lower_sense,
+                            upper_sense=self.upper_sense, name=self.name)
+        lp.known_boxes = {"x": (self.x_lb.copy(), self.x_ub.copy()), "y": (self.y_lb.copy(), self.y_ub.copy())}
+        return lp
+
+    @staticmethod
+    def _bound_rows(v: Any, lo: np.ndarray, hi: np.ndarray, label: str) -> list[tuple[str, Any]]:
+        out = []
+        il, iu = np.flatnonzero(np.isfinite(lo)), np.flatnonzero(np.isfinite(hi))
+        if il.size:
+            out.append((f"{label}_lb", v[il.tolist()] - ca.DM(lo[il])))
+        if iu.size:
+            out.append((f"{label}_ub", ca.DM(hi[iu]) - v[iu.tolist()]))
+        return out
+
+    # -- the attributes the pipeline reads from a BilevelProblem ------------------
+    @property
+    def n_x(self) -> int:
+        return self._n_x
+
+    @property
+    def n_y(self) -> int:
+        return self._n_y
+
+    def _cached(self, key: str, make: Callable[[], Any]) -> Any:
+        if key not in self._lazy:
+            self._lazy[key] = make()
+        return self._lazy[key]
+
+    @property
+    def leader(self) -> tuple[sp.Symbol, ...]:
+        return self._cached("leader", lambda: tuple(sp.symbols(f"{self.leader_name}0:{self._n_x}", real=True)))
+
+    @property
+    def follower(self) -> tuple[sp.Symbol, ...]:
+        return self._cached("follower", lambda: tuple(sp.symbols(f"{self.follower_name}0:{self._n_y}", real=True)))
+
+    @property
+    def parameter_symbols(self) -> tuple[sp.Symbol, ...]:
+        return self._cached("psyms", lambda: tuple(sp.Symbol(f"{k}{i}", real=True)
+                                                   for k, v in self.parameter_blocks.items() for i in range(v.size)))
+
+    @property
+    def parameter_values(self) -> dict[sp.Symbol, float]:
+        return dict(zip(self.parameter_symbols, self.parameter_vector()))
+
+    @property
+    def start(self) -> dict[sp.Symbol, float]:
+        return self._cached("start", lambda: {**dict(zip(self.leader, self.x_start)),
+                                              **dict(zip(self.follower, self.y_start))})
+
+    def _rows(self, key: str, kind: str) -> list[VectorRow]:
+        def make():
+            rows = []
+            for k, n in self._sizes[key]:
+                names = self._names_of_block(k, n)
+                rows += [VectorRow(nm, kind, k, i) for i, nm in enumerate(names)]
+            return rows
+        return self._cached("rows_" + key, make)
+
+    def _names_of_block(self, block: str, n: int) -> list[str]:
+        bounds = {"x_lb": self.x_lb, "x_ub": self.x_ub, "y_lb": self.y_lb, "y_ub": self.y_ub}
+        idx = np.flatnonzero(np.isfinite(bounds[block])) if block in bounds else np.arange(n)
+        return [f"{block}[{int(i)}]" for i in idx]
+
+    G = property(lambda self: self._rows("upper_ineq", "ineq"))
+    H = property(lambda self: self._rows("upper_eq", "eq"))
+    g = property(lambda self: self._rows("lower_ineq", "ineq"))
+    h = property(lambda self: self._rows("lower_eq", "eq"))
+
+    def nonsmooth_follower_terms(self) -> list[tuple[str, str]]:
+        """Non-smooth CasADi operations (fabs, fmax, if_else, ...) in the follower's pieces."""
+        from ..lower import lower
+        lp = lower(self)
+        found = []
+        for what, e in (("lower objective", lp.f), ("lower constraints", ca.vertcat(lp.g, lp.h))):
+            fn = ca.Function("probe", [lp.x, lp.y, lp.p], [e])
+            ops = {fn.instruction_id(k) for k in range(fn.n_instructions())}
+            bad = ops & _NONSMOOTH_OPS
+            if bad and ca.depends_on(e, lp.y):
+                found.append((what, f"CasADi operation(s) {sorted(bad)} (fabs/fmax/fmin/sign/if_else)"))
+        return found
+
+    def parameter_vector(self, parameters: Mapping[Any, Any] | None = None) -> np.ndarray:
+        """Parameter values (declaration order); override by block name or by symbol ``t3``."""
+        vals = {k: v.copy() for k, v in self.parameter_blocks.items()}
+        overrides = dict(parameters or {})
+        by_symbol = {}
+        for key, v in overrides.items():
+            if isinstance(key, str) and key in vals:
+                vals[key] = finite_vector(v, vals[key].size, f"parameter block {key!r}")
+            else:
+                by_symbol[key] = v
+        if by_symbol:
+            index = {s: i for i, s in enumerate(self.parameter_symbols)}
+            flat = np.concatenate(list(vals.values())) if vals else np.zeros(0)
+            for s, v in by_symbol.items():
+                if s not in index:
+                    raise ValueInputError(f"{s} is not a declared parameter; blocks: {list(vals)}")
+                flat[index[s]] = finite_vector([v], 1, f"parameter {s}")[0]
+            return flat
+        return np.concatenate(list(vals.values())) if vals else np.zeros(0)
+
+    def point_vector(self, values: Any, which: str) -> np.ndarray:
+        """A leader/follower point from a vector, ``{"x": array}`` or ``{symbol: value}``."""
+        n, label = (self._n_x, self.leader_name) if which == "leader" else (self._n_y, self.follower_name)
+        if values is None:
+            return (self.x_start if which == "leader" else self.y_start).copy()
+        if isinstance(values, Mapping):
+            if set(values) == {label}:
+                return finite_vector(values[label], n, f"{which} point")
+            return BilevelProblem.point_vector(self, values, which)
+        return finite_vector(values, n, f"{which} point")
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_lazy"] = {}  # CasADi graphs and naming symbols are rebuilt where they are used
+        return state
+
+    def __repr__(self) -> str:
+        return (f"VectorBilevelProblem({self.name!r}, n_x={self._n_x}, n_y={self._n_y}, "
+                f"{len(self.g)} lower ineq / {len(self.h)} lower eq rows)")
+
+    solve = BilevelProblem.solve
+    follower_response = BilevelProblem.follower_response
+    sensitivity = BilevelProblem.sensitivity
+
+    @classmethod
+    def from_arrays(cls, Q: Any, c: Any = None, *, n_x: int, C: Any = None, E: Any = None,
+                    A: Any = None, b: Any = None, B: Any = None, Aeq: Any = None, beq: Any = None,
+                    Beq: Any = None, y_bounds: Any = None, P: Any = None, q: Any = None, M: Any = None,
+                    m: Any = None, d: Any = None, x_bounds: Any = None, **kwargs: Any) -> "VectorBilevelProblem":
+        """The parametric sparse QP family of the module docstring, from NumPy/SciPy data."""
+        try:
+            n_y = int(sps.csc_matrix(Q).shape[0])
+        except (TypeError, ValueError):
+            raise ValueInputError(f"Q must be a square NumPy array or SciPy sparse matrix, got {type(Q).__name__}") from None
+        n_x = int(n_x)
+        if n_x < 1:
+            raise ModelError(f"n_x must be a positive integer, got {n_x}")
+        mat = lambda v, shape, what: None if v is None else _checked(v, shape, what)  # noqa: E731
+        vec = lambda v, n, what: np.zeros(n) if v is None else finite_vector(v, n, what)  # noqa: E731
+        Qm = _checked(Q, (n_y, n_y), "Q")
+        follower = _FollowerQP((Qm + Qm.T) / 2, vec(c, n_y, "c"), mat(C, (n_y, n_x), "C"), mat(E, (n_y, n_x), "E"))
+        if M is not None and m is None:
+            raise ValueInputError("M is given without m: the leader term is ½‖M y − m‖²; pass m")
+        Mm = None if M is None else _checked(M, (sps.csc_matrix(M).shape[0], n_y), "M")
+        leader = _LeaderQP(mat(P, (n_x, n_x), "P"), vec(q, n_x, "q"), Mm,
+                           None if Mm is None else vec(m, Mm.shape[0], "m"), vec(d, n_y, "d"))
+        ineq, eq = {}, {}
+        for store, key, A_, b_, B_ in ((ineq, "A", A, b, B), (eq, "Aeq", Aeq, beq, Beq)):
+            if A_ is None:
+                if b_ is not None or B_ is not None:
+                    raise ValueInputError(f"{key} is missing but its right-hand side is given")
+                continue
+            Am = _checked(A_, (sps.csc_matrix(A_).shape[0], n_y), key)
+            r = Am.shape[0]
+            store[key] = _AffineRows(Am, vec(b_, r, f"right-hand side of {key}"), mat(B_, (r, n_x), f"{key}'s B"))
+        return cls(n_x, n_y, leader, follower, lower_ineq=ineq, lower_eq=eq, x_bounds=x_bounds,
+                   y_bounds=y_bounds, **kwargs)
+
+
+def _checked(data: Any, shape: tuple[int, int], what: str) -> sps.csc_matrix:
+    """Sparse copy of user data after the shape/finiteness checks of :func:`sparse_dm`."""
+    sparse_dm(data, shape, what)
+    m = sps.csc_matrix(data, dtype=float)
+    m.sum_duplicates()
+    m.sort_indices()
+    return m
+
+
+def _dm(m: Any) -> Any:
+    if sps.issparse(m):
+        m = sps.csc_matrix(m)
+        m.sum_duplicates()
+        m.sort_indices()
+        return ca.DM(m)
+    return ca.DM(np.asarray(m, float))
+
+
+@dataclass
+class _FollowerQP:
+    """f = ½ yᵀQy + ½ Σ_i (E x)_i y_i² + (c + C x)ᵀy (picklable: plain SciPy/NumPy data)."""
+
+    Q: Any
+    c: np.ndarray
+    C: Any = None
+    E: Any = None
+
+    def __call__(self, x: Any, y: Any, p: dict) -> Any:
+        f = 0.5 * ca.dot(y, ca.mtimes(_dm(self.Q), y)) + ca.dot(_dm(self.c), y)
+        if self.C is not None:
+            f += ca.dot(ca.mtimes(_dm(self.C), x), y)
+        if self.E is not None:
+            f += 0.5 * ca.dot(ca.mtimes(_dm(self.E), x), y * y)
+        return f
+
+
+@dataclass
+class _LeaderQP:
+    """F = ½ xᵀPx + qᵀx + ½‖M y − m‖² + dᵀy."""
+
+    P: Any
+    q: np.ndarray
+    M: Any
+    m: Any
+    d: np.ndarray
+
+    def __call__(self, x: Any, y: Any, p: dict) -> Any:
+        F = ca.dot(_dm(self.q), x) + ca.dot(_dm(self.d), y)
+        if self.P is not None:
+            F += 0.5 * ca.dot(x, ca.mtimes(_dm(self.P), x))
+        if self.M is not None:
+            F += 0.5 * ca.sumsqr(ca.mtimes(_dm(self.M), y) - _dm(self.m))
+        return F
+
+
+@dataclass
+class _AffineRows:
+    """Rows b + B x − A y (>= 0 for A y <= b + B x; == 0 for equalities)."""
+
+    A: Any
+    b: np.ndarray
+    B: Any = None
+
+    def __call__(self, x: Any, y: Any, p: dict) -> Any:
+        r = _dm(self.b) - ca.mtimes(_dm(self.A), y)
+        if self.B is not None:
+            r += ca.mtimes(_dm(self.B), x)
+        return r
