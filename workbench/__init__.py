@@ -14,3 +14,6 @@ __all__ = ["BilevelProblem", "BilevelResult", "ConstraintError", "Maximize", "Me
            "ModelError", "MultiplierMap", "NonSmoothError", "Relaxation", "SolverFailure",
            "UnknownSymbolError", "ValueInputError", "WorkbenchError", "errors", "named"]
 __all__ += ["compare", "explore", "latex"]
+from .model.vector import VectorBilevelProblem
+from .parallel import sweep
+__all__ += ["VectorBilevelProblem", "sweep"]
