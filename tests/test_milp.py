@@ -50,6 +50,22 @@ def test_equality_constrained_follower():
     assert "forced active" in r.info["big_m"][1]["treatment"]
 
 
+def test_convex_qp_follower():
+    """Follower min 1/2 (y - x)^2 s.t. 0 <= y <= 5, leader min x - 3y, -2 <= x <= 2.
+
+    By hand: y*(x) = max(x, 0) on [-2, 2]; F = x on [-2, 0] (>= -2) and -2x on [0, 2], so the
+    optimum is x = 2, y = 2, F = -4. Multiplier bounds: stationarity y - x = lam0 - lam1; basis
+    {lam0}: lam0 = y - x <= 5 + 2 = 7; basis {lam1}: lam1 = x - y <= 2 - 0 = 2.
+    """
+    p = wb.BilevelProblem([x], [y], x - 3 * y, (y - x) ** 2 / 2, upper_constraints=[x >= -2, x <= 2],
+                          lower_constraints=[y >= 0, y <= 5])
+    r = p.solve(method="milp")
+    assert r.status == "optimal" and r.upper_value == pytest.approx(-4.0, abs=1e-7)
+    assert r.follower[y] == pytest.approx(2.0, abs=1e-7)
+    assert [row["dual_bound"] for row in r.info["big_m"]] == pytest.approx([7.0, 2.0])
+    assert "convex-QP" in r.info["big_m"][0]["dual_source"]
+
+
 def test_refuses_when_no_bound_can_be_derived():
     """Follower min y s.t. y >= x, y >= -x (y = |x|), leader min -x with no bounds: the relaxed
     region {y >= |x|} is unbounded, both duals can be positive (lam0 + lam1 = 1) and there is no
@@ -60,9 +76,12 @@ def test_refuses_when_no_bound_can_be_derived():
 
 
 def test_refuses_nonlinear_with_the_culprit_named():
-    p = wb.BilevelProblem([x], [y], x + y, y ** 2, upper_constraints=[x >= 0])
-    with pytest.raises(wb.MethodError, match="nonlinear in the follower variable y"):
+    p = wb.BilevelProblem([x], [y], x + y, y ** 4, upper_constraints=[x >= 0])
+    with pytest.raises(wb.MethodError, match=r"d f/dy = 4\*y\*\*3 is nonlinear in y"):
         p.solve(method="milp")
+    concave = wb.BilevelProblem([x], [y], x + y, -y ** 2, upper_constraints=[x >= 0], lower_constraints=[y >= 0])
+    with pytest.raises(wb.MethodError, match="not a convex QP"):
+        concave.solve(method="milp")
     q = wb.BilevelProblem([x], [y], x + y, y, upper_constraints=[x >= 1], lower_constraints=[x * y <= 2])
     with pytest.raises(wb.MethodError, match="nonlinear in x"):
         q.solve(method="milp")

@@ -154,3 +154,45 @@ def dual_vertex_bounds(m: LinearBilevel, max_bases: int = 200_000) -> DualBounds
         return DualBounds(empty, empty, np.zeros(nh), 0, n_bases, False)
     mu_abs = np.maximum(zmax[ng:ng + nh], zmax[ng + nh:])
     return DualBounds(zmax[:ng], zmin[:ng], mu_abs, count, n_bases, True)
+
+
+def qp_multiplier_bounds(m: LinearBilevel, max_bases: int = 20_000) -> DualBounds:
+    """Multiplier bounds for a convex-QP follower, whose dual set moves with (x, y).
+
+    At (x, y) the multipliers solve [A^T, E^T, -E^T] z = grad_y f(x, y), z >= 0; a nonempty set has
+    a vertex z_B = M_B^{-1} grad_y f(x, y), affine in (x, y). So lam_i <= max over bases B of the LP
+    max (z_B)_i over the high-point relaxation intersected with {z_B >= 0}; an unbounded LP gives inf.
+    """
+    A, E = m.Ay("g"), m.Ay("h")
+    ng, nh = A.shape[0], E.shape[0]
+    M = np.hstack([A.T, E.T, -E.T])
+    R, r0 = m.grad.A, m.grad.b
+    rank = int(np.linalg.matrix_rank(M)) if M.size else 0
+    if 0 < rank < m.ny:
+        keep = np.sort(scipy.linalg.qr(M.T, pivoting=True)[2][:rank])
+        M, R, r0 = M[keep], R[keep], r0[keep]
+    ncol = M.shape[1]
+    n_bases = math.comb(ncol, rank)
+    if n_bases > max_bases:
+        raise MethodError(f"bounding the follower multipliers needs {n_bases} bases (limit max_bases={max_bases})")
+    cons = _relaxed_constraints(m)
+    lam_max, count = np.zeros(ng), 0
+    for cols in itertools.combinations(range(ncol), rank):
+        B = M[:, cols]
+        if rank == 0 or abs(np.linalg.det(B)) < 1e-12:
+            continue
+        T = np.linalg.solve(B, np.hstack([R, r0[:, None]]))      # z_B = T[:, :-1] @ xy + T[:, -1]
+        A_ub = np.vstack([cons["A_ub"], -T[:, :-1]]) if cons["A_ub"] is not None else -T[:, :-1]
+        b_ub = np.concatenate([cons["b_ub"], T[:, -1]]) if cons["b_ub"] is not None else T[:, -1]
+        feasible_basis = False
+        for k, col in enumerate(cols):
+            if col >= ng:
+                continue
+            r = linprog(-T[k, :-1], A_ub=A_ub, b_ub=b_ub, A_eq=cons["A_eq"], b_eq=cons["b_eq"],
+                        bounds=cons["bounds"], method="highs")
+            if r.status == 3:
+                lam_max[col], feasible_basis = np.inf, True
+            elif r.status == 0:
+                lam_max[col], feasible_basis = max(lam_max[col], -r.fun + T[k, -1]), True
+        count += feasible_basis
+    return DualBounds(lam_max, np.zeros(ng), np.zeros(nh), count, n_bases, True)

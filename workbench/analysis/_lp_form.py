@@ -98,12 +98,13 @@ def affine_rows(exprs: Sequence[sp.Expr], names: Sequence[Hashable], variables: 
 
 @dataclass
 class LinearBilevel:
-    """min c_F.[x,y]  s.t. G, H (upper) and y solving  min c_f.y s.t. g >= 0, h = 0; all affine."""
+    """min c_F.[x,y] s.t. G, H (upper), y solving min_y f s.t. g >= 0, h = 0, with every piece affine
+    in (x, y) except f, whose y-gradient ``grad`` is affine (f linear, or a convex QP in y)."""
 
     nx: int
     ny: int
     F: AffineRows      # one row
-    f: AffineRows      # one row (only its y part matters to the follower)
+    grad: AffineRows   # grad_y f = grad.A @ [x, y] + grad.b (ny rows)
     G: AffineRows
     H: AffineRows
     g: AffineRows
@@ -111,19 +112,55 @@ class LinearBilevel:
 
     @property
     def c_follower(self) -> np.ndarray:
-        return self.f.A[0, self.nx:]
+        """grad_y f at (x, y) = 0; the follower's cost vector when it is an LP."""
+        return self.grad.b
+
+    @property
+    def is_lp(self) -> bool:
+        return not np.any(self.grad.A)
 
     def Ay(self, block: str) -> np.ndarray:
         return getattr(self, block).A[:, self.nx:]
 
 
-def linear_bilevel(problem: Any, p: np.ndarray, method: str = "milp") -> LinearBilevel:
-    """Numeric data of a linear bilevel problem at parameter values ``p`` (checked affine first)."""
-    require_linear_bilevel(problem, method)
+def _require_qp_follower(problem: Any, method: str) -> None:
+    xy = list(problem.leader) + list(problem.follower)
+    for yi in problem.follower:
+        d = sp.diff(problem.f, yi)
+        v = nonlinear_in(d, xy)
+        if v is not None:
+            raise MethodError(
+                f"method={method!r} needs a follower objective that is linear or quadratic in y with a gradient "
+                f"affine in (x, y), but d f/d{yi} = {d} is nonlinear in {v}. Use method='kkt'.")
+    for what, e in leader_pieces(problem) + follower_pieces(problem)[1:]:
+        v = nonlinear_in(e, xy)
+        if v is not None:
+            raise MethodError(f"method={method!r} needs affine constraints and a linear leader objective, but "
+                              f"the {what} is nonlinear in {v}. Use method='kkt'.")
+
+
+def linear_bilevel(problem: Any, p: np.ndarray, method: str = "milp", allow_qp: bool = False) -> LinearBilevel:
+    """Numeric data of a linear bilevel problem at parameter values ``p`` (structure checked first).
+
+    With ``allow_qp`` the follower may be a convex QP in y (constant PSD Hessian, gradient affine in
+    (x, y)); a nonconvex quadratic follower is refused.
+    """
+    if allow_qp:
+        _require_qp_follower(problem, method)
+    else:
+        require_linear_bilevel(problem, method)
     values = dict(zip(problem.parameter_symbols, (float(v) for v in p)))
     xy = list(problem.leader) + list(problem.follower)
     rows = lambda cs: affine_rows([c.expr for c in cs], [c.name for c in cs], xy, values)  # noqa: E731
+    grad = affine_rows([sp.diff(problem.f, yi) for yi in problem.follower], list(problem.follower), xy, values)
+    Q = grad.A[:, problem.n_x:]
+    if np.any(Q):
+        eig = np.linalg.eigvalsh((Q + Q.T) / 2)
+        if eig.min() < -1e-10 * max(1.0, np.abs(Q).max()):
+            raise MethodError(
+                f"method={method!r}: the follower is a quadratic in y with Hessian eigenvalues "
+                f"{np.round(eig, 6).tolist()}, not a convex QP, so its KKT points need not be minimisers. "
+                "Use method='kkt' (and check the certificate).")
     return LinearBilevel(
-        nx=problem.n_x, ny=problem.n_y,
-        F=affine_rows([problem.F], ["F"], xy, values), f=affine_rows([problem.f], ["f"], xy, values),
+        nx=problem.n_x, ny=problem.n_y, F=affine_rows([problem.F], ["F"], xy, values), grad=grad,
         G=rows(problem.G), H=rows(problem.H), g=rows(problem.g), h=rows(problem.h))

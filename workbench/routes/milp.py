@@ -2,7 +2,10 @@
 
 For an affine leader and a follower LP  min_y c.y s.t. g(x, y) = A [x; y] + b >= 0,
 h(x, y) = 0, y is follower-optimal iff there are lam >= 0, mu with
-c = A_y^T lam + E_y^T mu and lam_i g_i = 0. Each complementarity pair becomes
+c = A_y^T lam + E_y^T mu and lam_i g_i = 0. A convex-QP follower (constant PSD Hessian
+in y, gradient affine in (x, y)) works the same way with c replaced by grad_y f(x, y):
+its KKT conditions are still linear apart from the complementarity, and sufficient.
+Each complementarity pair becomes
 
     g_i <= Ms_i z_i,   lam_i <= Ml_i (1 - z_i),   z_i in {0, 1}
 
@@ -20,7 +23,7 @@ from typing import Any, Mapping
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from ..analysis._lp_bounds import dual_vertex_bounds, incumbent, slack_bounds
+from ..analysis._lp_bounds import dual_vertex_bounds, incumbent, qp_multiplier_bounds, slack_bounds
 from ..analysis._lp_form import LinearBilevel, linear_bilevel
 from ..certify import certify, follower_is_convex
 from ..errors import MethodError
@@ -43,9 +46,9 @@ def _pairs(m: LinearBilevel, max_bases: int, tol: float = 1e-9) -> tuple[list[di
     slack bounds are recomputed over the relaxation intersected with that cut.
     """
     region = slack_bounds(m)
-    duals = dual_vertex_bounds(m, max_bases)
+    duals = dual_vertex_bounds(m, max_bases) if m.is_lp else qp_multiplier_bounds(m, max_bases)
     cut, source = None, SLACK_SOURCE
-    if region.feasible and duals.feasible and _needs_slack_bound(region, duals, tol).any():
+    if m.is_lp and region.feasible and duals.feasible and _needs_slack_bound(region, duals, tol).any():
         inc = incumbent(m, region.points)
         if inc is not None:
             cut = inc[0] + 1e-6 * (1 + abs(inc[0]))
@@ -53,7 +56,9 @@ def _pairs(m: LinearBilevel, max_bases: int, tol: float = 1e-9) -> tuple[list[di
             source = (SLACK_SOURCE + f", cut by F <= {cut:.10g} (a bilevel-feasible incumbent with F = "
                       f"{inc[0]:.10g} at x = {np.round(inc[1][:m.nx], 8).tolist()}; follower LP solved at that x)")
     dual_source = (f"max of lam_i over the {duals.n_vertices} vertices of the follower's dual feasible set "
-                   f"(enumerated from {duals.n_bases} bases)")
+                   f"(enumerated from {duals.n_bases} bases)") if m.is_lp else (
+        f"max of lam_i over the multiplier vertices z_B(x, y) of {duals.n_vertices} feasible bases (of "
+        f"{duals.n_bases}), one LP per basis over the high-point relaxation (convex-QP follower)")
     pairs = []
     for i, name in enumerate(m.g.names):
         row = dict(constraint=name, slack_bound=float(region.upper[i]), slack_source=source,
@@ -66,6 +71,10 @@ def _pairs(m: LinearBilevel, max_bases: int, tol: float = 1e-9) -> tuple[list[di
             row["treatment"] = f"constraint forced active (every dual vertex has lam_i >= {duals.lam_min[i]:.6g})"
         elif region.upper[i] <= tol:
             row["treatment"] = "slack is identically 0 on the relaxed region"
+        elif not np.isfinite(duals.lam_max[i]):
+            raise MethodError(
+                f"no big-M bound for the multiplier of follower constraint {name!r}: it is unbounded over the "
+                "high-point relaxation. Add bounds on the leader and follower variables or use method='kkt'.")
         elif not np.isfinite(region.upper[i]):
             raise MethodError(
                 f"no big-M bound for follower constraint {name!r}: its slack is unbounded over the high-point "
@@ -100,8 +109,8 @@ def _build(m: LinearBilevel, pairs: list[dict], cut: float | None) -> tuple[np.n
     if cut is not None:  # F <= F(incumbent) + margin: keeps every global optimum
         add([(xy, m.F.A[0])], -np.inf, cut - m.F.b[0])
     Ay, Ey = m.Ay("g"), m.Ay("h")
-    for j in range(ny):  # stationarity: c_j - sum lam_i A_ij - sum mu_k E_kj = 0
-        add([(lam, -Ay[:, j]), (mu, -Ey[:, j])], -m.c_follower[j], -m.c_follower[j])
+    for j in range(ny):  # stationarity: (grad_y f)_j - sum lam_i A_ij - sum mu_k E_kj = 0
+        add([(xy, m.grad.A[j]), (lam, -Ay[:, j]), (mu, -Ey[:, j])], -m.grad.b[j], -m.grad.b[j])
     lo_v = np.full(n, -np.inf)
     hi_v = np.full(n, np.inf)
     lo_v[lam] = 0.0
@@ -147,7 +156,7 @@ def solve_milp(problem: Any, parameters: Mapping | None = None, time_limit: floa
         raise MethodError(f"method='milp' does not take the option(s) {sorted(unused)}")
     t0 = time.monotonic()
     p = problem.parameter_vector(parameters)
-    m = linear_bilevel(problem, p, "milp")
+    m = linear_bilevel(problem, p, "milp", allow_qp=True)
     pairs, region, duals, cut = _pairs(m, max_bases)
     base = dict(problem=problem, method="milp", parameters=p)
     info: dict = {"big_m": pairs, "dual_vertices": duals.n_vertices, "objective_cut": cut}
