@@ -64,10 +64,10 @@ def test_seed_spurious_kkt_point_is_not_returned():
 
 
 def test_spurious_point_is_never_called_optimal_without_cuts():
-    # One start from (0, 0) and no cuts: the homotopy stays at the spurious KKT point y = 0.
+    # One start from (0, 0), no cuts, no global search: the homotopy stays at the spurious KKT point y = 0.
     # The certificate must then show the follower gap f(0) - (-1/32) = 1/32 and refuse "optimal".
     p = seed_spurious()
-    r = p.solve(n_starts=1, response_starts=False, max_cut_rounds=0)
+    r = p.solve(n_starts=1, response_starts=False, max_cut_rounds=0, global_search=False)
     assert r.follower[y] == pytest.approx(0, abs=1e-6)
     assert r.status == "not_certified"
     assert r.certificate.value_gap == pytest.approx(1 / 32, abs=1e-8)

@@ -48,7 +48,8 @@ class BilevelResult:
 
     ``status`` is "optimal" only when the certificate passed; "not_certified" means a
     point exists but the follower could do better or feasibility failed (see
-    ``certificate.reasons``); "infeasible", "unbounded", "solver_failed" and
+    ``certificate.reasons``); "not_attained" (pessimistic route) means the infimum is not
+    attained and the point returned is epsilon-optimal; "infeasible", "unbounded", "solver_failed" and
     "time_limit" mean there is no point, and reading ``leader``/``follower`` raises
     :class:`~workbench.errors.SolverFailure` carrying Ipopt's status.
     """

@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--only", nargs="*", help="problem names to run (default: all)")
     b.add_argument("--time-limit", type=float, default=20.0, help="hard per-problem limit in seconds")
     b.add_argument("--relaxation", default="scholtes")
+    b.add_argument("--method", default="auto", help="solution route (auto: MILP for linear problems, else KKT)")
     b.add_argument("--baseline", action="store_true", help="also run the one-start Scholtes baseline")
     b.add_argument("--summary", help="write a Markdown summary table here")
     args = ap.parse_args(argv)
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
               flush=True)
 
     t0 = time.perf_counter()
-    records = run(names, {"relaxation": args.relaxation}, args.time_limit, args.jobs, progress)
+    records = run(names, {"method": args.method, "relaxation": args.relaxation}, args.time_limit, args.jobs, progress)
     wall = time.perf_counter() - t0
     with open(args.out, "w") as fh:
         json.dump(records, fh, indent=1)

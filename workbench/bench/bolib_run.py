@@ -15,7 +15,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-BASELINE = {"n_starts": 1, "response_starts": False, "max_cut_rounds": 0, "relaxation": "scholtes"}
+BASELINE = {"method": "kkt", "n_starts": 1, "response_starts": False, "max_cut_rounds": 0,
+            "global_search": False, "relaxation": "scholtes"}
 
 
 def within_one_percent(F: float, F_best: float | None) -> bool | None:
@@ -64,6 +65,14 @@ def solve_one(name: str, options: dict, time_limit: float) -> dict:
     return rec
 
 
+def _preload() -> None:
+    """Import the heavy modules once in the parent so forked workers do not each pay for them."""
+    import scipy.stats.qmc  # noqa: F401 - used by the reduced-objective sampling
+
+    from .. import routes  # noqa: F401
+    from ..routes import auto, kkt, milp  # noqa: F401
+
+
 def _worker(conn, name, options, time_limit):
     try:
         conn.send(solve_one(name, options, time_limit))
@@ -75,6 +84,7 @@ def run(names: list[str], options: dict, time_limit: float = 20.0, jobs: int = 2
         progress: Callable[[dict, int, int], None] | None = None, verify_budget: float = 40.0) -> list[dict]:
     """Solve every named problem in its own process, ``jobs`` at a time; kill past the limit."""
     ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    _preload()
     pending = list(names)
     running: dict[str, tuple] = {}
     results: dict[str, dict] = {}

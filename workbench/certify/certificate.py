@@ -96,6 +96,8 @@ def certify(lp: LoweredProblem, x: np.ndarray, y: np.ndarray, p: np.ndarray,
     starts = follower_starts(lp, y, 0 if follower_convex else n_random, seed)
     sols = follower.multistart(x, p, starts)
     good = [s for s in sols if s.success and _infeasibility(lp, x, s.y, p, "lower") <= feas_tol]
+    diverged = [s for s in sols if s.status == "unbounded" or (np.isfinite(s.value) and s.value < -1e12
+                and _infeasibility(lp, x, s.y, p, "lower") <= feas_tol)]
     phi = min([s.value for s in good], default=np.inf)
     best = good[0] if good else None
     scale = 1.0 + abs(f_star)
@@ -105,6 +107,10 @@ def certify(lp: LoweredProblem, x: np.ndarray, y: np.ndarray, p: np.ndarray,
         reasons.append(f"follower constraints violated by {lower_inf:.3g}")
     if upper_inf > feas_tol * (1 + abs(float(lp.evaluate('upper_objective', x, y, p)[0]))):
         reasons.append(f"leader constraints violated by {upper_inf:.3g}")
+    if diverged:
+        reasons.append(f"the follower appears unbounded below at this x (Ipopt: {diverged[0].ipopt_status}, "
+                       f"f = {diverged[0].value:.3g}): no follower-optimal response exists")
+        gap = np.inf
     if not good:
         reasons.append("no follower re-solve succeeded: follower optimality unverified")
     elif gap > gap_tol * scale:
@@ -114,8 +120,9 @@ def certify(lp: LoweredProblem, x: np.ndarray, y: np.ndarray, p: np.ndarray,
         gv = lp.evaluate("lower_ineq", x, y, p)
         comp = float(np.max(np.abs(np.minimum(gv, lam))))
     return Certificate(
-        passed=not reasons, value_gap=float(max(gap, 0.0)) if np.isfinite(gap) else float("nan"),
-        follower_value=f_star, phi=float(phi), better_y=None if (best is None or gap <= gap_tol * scale) else best.y,
+        passed=not reasons, value_gap=float(max(gap, 0.0)) if not np.isnan(gap) else float("nan"),
+        follower_value=f_star, phi=float(phi),
+        better_y=None if (best is None or diverged or gap <= gap_tol * scale) else best.y,
         lower_infeasibility=lower_inf, upper_infeasibility=upper_inf, complementarity=comp,
         stationarity=None, starts_used=len(starts), starts_succeeded=len(good),
         follower_convex=follower_convex,

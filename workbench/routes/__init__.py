@@ -16,6 +16,7 @@ LAZY_ROUTES: dict[str, tuple[str, str]] = {
     "strong_duality": ("strong_duality", "solve_strong_duality"),
     "milp": ("milp", "solve_milp"),
     "pessimistic": ("pessimistic", "solve_pessimistic"),
+    "auto": ("auto", "solve_auto"),
 }
 
 

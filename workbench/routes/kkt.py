@@ -25,6 +25,7 @@ from ..lower import LoweredProblem, lower
 from ..reformulate import Bilevel2MPCC, Chain, MPCCRelax, Relaxation, initial_w
 from ..result import BilevelResult
 from ..solve import FollowerSolver, Homotopy, box_from_constraints
+from .value_function import sample_reduced_objective, value_function_cuts
 
 log = logging.getLogger("workbench.routes.kkt")
 
@@ -62,29 +63,26 @@ def _w_start(mpcc, lp, follower, x, y0, p):
 
 
 def solve_kkt(problem: Any, relaxation: "str | Relaxation" = "scholtes", parameters: Mapping | None = None,
-              start: Mapping | None = None, n_starts: int = 6, max_cut_rounds: int = 3, seed: int = 0,
+              start: Mapping | None = None, n_starts: int = 4, max_cut_rounds: int = 3, seed: int = 0,
               time_limit: float | None = None, nonsmooth: str = "error", certify_starts: int = 8,
               gap_tol: float = 1e-6, feas_tol: float = 1e-6, schedule: tuple | None = None,
-              ipopt_options: dict | None = None, response_starts: bool = True) -> BilevelResult:
+              ipopt_options: dict | None = None, response_starts: bool = True,
+              global_search: bool = True, sample_dims: int = 3) -> BilevelResult:
     """Solve through the follower's KKT conditions (see module docstring).
 
     Starts: the user's point as given ("raw") and, with ``response_starts``, ``n_starts``
     leader points (the user's first, then random in the leader's box) each paired with the
     follower's reply there, which gives the homotopy a KKT-consistent start with multipliers.
-    ``n_starts=1, response_starts=False, max_cut_rounds=0`` is the plain one-start baseline.
+    With ``global_search`` (default) the route also samples the reduced objective when the leader
+    has at most ``sample_dims`` variables and runs the value-function-cut loop when its cuts are
+    valid (see ``routes/value_function.py``); every candidate still has to pass the certificate.
+    ``n_starts=1, response_starts=False, max_cut_rounds=0, global_search=False`` is the plain
+    one-start baseline.
     """
     t0 = time.monotonic()
     deadline = None if time_limit is None else t0 + time_limit
     scheme = Relaxation.parse(relaxation)
-    terms = problem.nonsmooth_follower_terms()
-    if terms:
-        what, node = terms[0]
-        msg = (f"{what} contains the non-smooth term {node}; the KKT route differentiates the follower and "
-               "its multipliers are meaningless at kinks. Smooth it (e.g. sqrt(t**2 + d) for Abs) or use "
-               "method='substitution'.")
-        if nonsmooth == "error":
-            raise NonSmoothError(msg + " Pass nonsmooth='warn' to proceed anyway.")
-        warnings.warn(msg + " Proceeding: results at kinks may be wrong.", stacklevel=3)
+    _check_smooth(problem, nonsmooth)
     lp = lower(problem)
     p = problem.parameter_vector(parameters)
     x0 = problem.point_vector({s: v for s, v in (start or {}).items() if s in problem.leader} or None, "leader") \
@@ -92,46 +90,152 @@ def solve_kkt(problem: Any, relaxation: "str | Relaxation" = "scholtes", paramet
     y0 = np.array([float((start or {}).get(s, problem.start.get(s, 0.0))) for s in problem.follower])
     if time_limit is not None:  # one Ipopt call must not eat the whole budget
         ipopt_options = dict(ipopt_options or {}, **{"ipopt.max_wall_time": max(time_limit / 3, 0.5)})
-    follower = FollowerSolver(lp, tight=True)
+    run = _Run(lp, p, FollowerSolver(lp, tight=True), scheme, schedule, ipopt_options, deadline,
+               dict(n_random=certify_starts, gap_tol=gap_tol, feas_tol=feas_tol, seed=seed))
     cuts_ok = not ca.depends_on(ca.vertcat(lp.g, lp.h), lp.x)
     xs = leader_starts(lp, x0, n_starts, seed)
     starts = ([(x, y0, "response") for x in xs] if response_starts else []) + [(x0, y0, "raw")]
-    cuts: list[np.ndarray] = []
-    candidates: list[Candidate] = []
-    rows: list[dict] = []
-    statuses: Counter = Counter()
     for rnd in range(max_cut_rounds + 1):
-        chain = Chain([Bilevel2MPCC(cuts), MPCCRelax(scheme)])
+        new_starts = run.homotopies(starts, rnd)
+        if run.certified() or not new_starts or run.late():
+            break
+        starts = new_starts + starts[:2]
+    if global_search and not run.late():
+        full = run.needs_global_search()
+        if full and cuts_ok:
+            run.value_function_loop(x0, y0)
+        if lp.n_x <= sample_dims:  # a convex follower needs one solve per sample: a light scan
+            run.sampling(x0, y0, seed, light=not full)
+    return _pick(problem, lp, p, run.candidates, run.rows, run.statuses, scheme, time.monotonic() - t0, run.cuts)
+
+
+def _check_smooth(problem: Any, nonsmooth: str) -> None:
+    terms = problem.nonsmooth_follower_terms()
+    if not terms:
+        return
+    what, node = terms[0]
+    msg = (f"{what} contains the non-smooth term {node}; the KKT route differentiates the follower and "
+           "its multipliers are meaningless at kinks. Smooth it (e.g. sqrt(t**2 + d) for Abs) or use "
+           "method='substitution'.")
+    if nonsmooth == "error":
+        raise NonSmoothError(msg + " Pass nonsmooth='warn' to proceed anyway.")
+    warnings.warn(msg + " Proceeding: results at kinks may be wrong.", stacklevel=4)
+
+
+class _Run:
+    """State of one solve: compiled pieces, candidates, cuts and the log."""
+
+    def __init__(self, lp, p, follower, scheme, schedule, ipopt_options, deadline, cert_opts):
+        self.lp, self.p, self.follower, self.scheme = lp, p, follower, scheme
+        self.schedule, self.ipopt_options, self.deadline, self.cert_opts = schedule, ipopt_options, deadline, cert_opts
+        self.cuts_ok = not ca.depends_on(ca.vertcat(lp.g, lp.h), lp.x)
+        self.cuts: list[np.ndarray] = []
+        self.candidates: list[Candidate] = []
+        self.rows: list[dict] = []
+        self.statuses: Counter = Counter()
+        self._k = 0
+
+    def late(self) -> bool:
+        return self.deadline is not None and time.monotonic() > self.deadline
+
+    def needs_global_search(self) -> bool:
+        """Global search pays off when the follower is not shown convex (its KKT points may be
+        spurious and y*(x) may jump) or when no candidate has been certified yet."""
+        if not self.certified():
+            return True
+        return not all(c.certificate.follower_convex for c in self.candidates)
+
+    def certified(self) -> bool:
+        return any(c.certificate.passed for c in self.candidates)
+
+    def certify(self, x, y, lam=None) -> Certificate:
+        self._k += 1
+        convex = follower_is_convex(self.lp, x, self.p)
+        opts = dict(self.cert_opts, seed=self.cert_opts["seed"] + self._k)
+        return certify(self.lp, x, y, self.p, lam, self.follower, follower_convex=convex, **opts)
+
+    def add(self, x, y, lam, mu, cert, ipopt_status, start) -> Candidate:
+        upper = float(self.lp.evaluate("upper_objective", x, y, self.p)[0])
+        c = Candidate(np.asarray(x, float), np.asarray(y, float), np.asarray(lam, float), np.asarray(mu, float),
+                      upper, cert, ipopt_status, start)
+        self.candidates.append(c)
+        return c
+
+    def homotopies(self, starts, rnd: int) -> list:
+        """One homotopy per start on the MPCC with the current cuts; returns restarts from better replies."""
+        lp, p = self.lp, self.p
+        chain = Chain([Bilevel2MPCC(self.cuts), MPCCRelax(self.scheme)])
         relaxed, inv = chain.apply(lp)
-        hom = Homotopy(relaxed, schedule, ipopt_options)
-        new_cuts, new_starts = [], []
+        hom = Homotopy(relaxed, self.schedule, self.ipopt_options)
+        new_starts = []
         for k, (xs_k, ys_k, kind) in enumerate(starts):
-            if deadline is not None and time.monotonic() > deadline and candidates:
+            if self.late() and self.candidates:
                 break
-            w0 = _w_start(relaxed.mpcc, lp, follower, xs_k, ys_k, p) if kind == "response" \
-                else initial_w(relaxed.mpcc, xs_k, ys_k, p)
-            h = hom.run(w0, p, start=k, deadline=deadline)
-            rows += [dict(s.as_dict(), round=rnd, relaxation=scheme.value) for s in h.steps]
-            statuses[h.ipopt_status] += 1
+            if kind == "response":
+                w0 = _w_start(relaxed.mpcc, lp, self.follower, xs_k, ys_k, p)
+            elif kind == "kkt":
+                w0 = initial_w(relaxed.mpcc, xs_k, ys_k[0], p, ys_k[1], ys_k[2])
+            else:
+                w0 = initial_w(relaxed.mpcc, xs_k, ys_k, p)
+            h = hom.run(w0, p, start=k, deadline=self.deadline)
+            self.rows += [dict(s.as_dict(), round=rnd, relaxation=self.scheme.value) for s in h.steps]
+            self.statuses[h.ipopt_status] += 1
             if not h.success:
                 continue
             sol = chain.invert(h.w, inv)
-            convex = follower_is_convex(lp, sol.x, p)
-            cert = certify(lp, sol.x, sol.y, p, sol.lam, follower, n_random=certify_starts,
-                           gap_tol=gap_tol, feas_tol=feas_tol, seed=seed + k, follower_convex=convex)
-            upper = float(lp.evaluate("upper_objective", sol.x, sol.y, p)[0])
-            candidates.append(Candidate(sol.x, sol.y, sol.lam, sol.mu, upper, cert, h.ipopt_status, k))
+            cert = self.certify(sol.x, sol.y, sol.lam)
+            self.add(sol.x, sol.y, sol.lam, sol.mu, cert, h.ipopt_status, k)
             if cert.better_y is not None:
                 new_starts.append((sol.x, cert.better_y, "raw"))
-                if cuts_ok and not any(np.allclose(cert.better_y, c, atol=1e-6) for c in cuts + new_cuts):
-                    new_cuts.append(cert.better_y)
-        if any(c.certificate.passed for c in candidates) or not (new_cuts or new_starts):
-            break
-        if deadline is not None and time.monotonic() > deadline:
-            break
-        cuts += new_cuts
-        starts = new_starts + starts[:2]
-    return _pick(problem, lp, p, candidates, rows, statuses, scheme, time.monotonic() - t0, cuts)
+                if self.cuts_ok and not any(np.allclose(cert.better_y, c, atol=1e-6) for c in self.cuts):
+                    self.cuts.append(cert.better_y)
+        return new_starts
+
+    def value_function_loop(self, x0, y0) -> None:
+        """High-point relaxation + value-function cuts from the best point so far."""
+        best = min(self.candidates, key=lambda c: (not c.certificate.passed, c.upper), default=None)
+        xs, ys = (best.x, best.y) if best is not None else (x0, y0)
+        found = value_function_cuts(self.lp, self.follower, self.p, xs, ys, self.cuts, self.snap_and_certify,
+                                    ipopt_options=self.ipopt_options, deadline=self.deadline)
+        for x, y, lam, mu, cert in found:
+            self.add(x, y, lam, mu, cert, "Solve_Succeeded", -1)
+            if cert.better_y is not None and not any(np.allclose(cert.better_y, c, atol=1e-8) for c in self.cuts):
+                self.cuts.append(cert.better_y)
+        passed = [(x, (y, lam, mu), "kkt") for x, y, lam, mu, cert in found if cert.passed]
+        if passed and not self.late():  # polish on the exact KKT system (with the cuts in place)
+            self.homotopies(passed[-1:], rnd=-1)
+
+    def snap_and_certify(self, x, y):
+        """Replace y by the follower's exact local reply from y (tight Ipopt), then certify."""
+        fs = self.follower.solve(x, self.p, y)
+        f_y = float(self.lp.evaluate("lower_objective", x, y, self.p)[0])
+        if fs.success and fs.value <= f_y + 1e-9 * (1 + abs(f_y)):
+            y, lam, mu = fs.y, fs.lam, fs.mu
+        else:
+            lam, mu = np.zeros(int(self.lp.g.numel())), np.zeros(int(self.lp.h.numel()))
+        return y, lam, mu, self.certify(x, y, lam)
+
+    def sampling(self, x0, y0, seed: int, light: bool = False) -> None:
+        """Sample the reduced objective, certify the best samples and polish them with the KKT homotopy.
+
+        ``light``: 16 samples, no refinement, and only samples that beat the best certified point.
+        """
+        lo, hi = box_from_constraints(self.lp, "x")
+        xs = [x0] + [c.x for c in self.candidates]
+        span = 2 * (1 + np.max(np.abs(xs), axis=0))
+        lo = np.where(np.isfinite(lo), lo, np.min(xs, axis=0) - span)
+        hi = np.where(np.isfinite(hi), hi, np.max(xs, axis=0) + span)
+        samples = sample_reduced_objective(self.lp, self.follower, self.p, lo, hi, y0, seed=seed,
+                                           deadline=self.deadline, **(dict(n_samples=16, refine=0) if light else {}))
+        feasible = [s for s in samples if s.upper_infeasibility <= 1e-7][:2]
+        if light:
+            best = min((c.upper for c in self.candidates if c.certificate.passed), default=np.inf)
+            feasible = [s for s in feasible if s.upper < best - 1e-6 * (1 + abs(best))]
+        for s in feasible:
+            cert = self.certify(s.x, s.y, s.lam)
+            self.add(s.x, s.y, s.lam, s.mu, cert, "Solve_Succeeded", -2)
+        if feasible and not self.late():
+            self.homotopies([(s.x, (s.y, s.lam, s.mu), "kkt") for s in feasible], rnd=-1)
 
 
 def _pick(problem, lp, p, candidates, rows, statuses, scheme, elapsed, cuts) -> BilevelResult:
