@@ -12,6 +12,7 @@ The derivative matrices come from exact CasADi second derivatives, sparse.
 """
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import casadi as ca
@@ -65,34 +66,108 @@ def to_csc(m: Any) -> sps.csc_matrix:
                            np.asarray(colind, dtype=np.int64)), shape=(m.size1(), m.size2()))
 
 
+class _Evaluator:
+    """Numeric evaluation of a CasADi Function straight into NumPy buffers (no DM round trip)."""
+
+    def __init__(self, f: ca.Function):
+        self.f = f
+        self.buf, self.run = f.buffer()
+        self.res = []
+        self.pattern = []
+        for j in range(f.n_out()):
+            sp_ = f.sparsity_out(j)
+            colind, row = sp_.get_ccs()
+            self.pattern.append((np.asarray(row, dtype=np.int64), np.asarray(colind, dtype=np.int64),
+                                 (sp_.size1(), sp_.size2())))
+            r = np.zeros(sp_.nnz())
+            self.res.append(r)
+            self.buf.set_res(j, memoryview(r))
+        self.args = [np.zeros(f.sparsity_in(i).nnz()) for i in range(f.n_in())]
+        for i, a in enumerate(self.args):
+            self.buf.set_arg(i, memoryview(a))
+
+    def __call__(self, *args: np.ndarray) -> list[np.ndarray]:
+        for a, v in zip(self.args, args):
+            a[:] = np.asarray(v, dtype=float).reshape(-1)
+        self.run()
+        return self.res
+
+    def csc(self, j: int) -> sps.csc_matrix:
+        row, colind, shape = self.pattern[j]
+        return sps.csc_matrix((self.res[j].copy(), row, colind), shape=shape)
+
+    def dense(self, j: int) -> np.ndarray:
+        return self.csc(j).toarray().reshape(-1) if self.res[j].size != np.prod(self.pattern[j][2]) \
+            else self.res[j].copy()
+
+
+_EVALUATORS: dict = {}
+
+
+def kkt_evaluator(lp: LoweredProblem) -> _Evaluator:
+    """One buffer-based evaluator of :func:`kkt_function` per lowered problem."""
+    key = id(lp)
+    if key not in _EVALUATORS:
+        _EVALUATORS[key] = _Evaluator(kkt_function(lp))
+        weakref.finalize(lp, _EVALUATORS.pop, key, None)
+    return _EVALUATORS[key]
+
+
+def upper_gradient_evaluator(lp: LoweredProblem) -> _Evaluator:
+    """Buffer-based evaluator of :func:`upper_gradient_function` (one per lowered problem)."""
+    key = ("upper", id(lp))
+    if key not in _EVALUATORS:
+        _EVALUATORS[key] = _Evaluator(upper_gradient_function(lp))
+        weakref.finalize(lp, _EVALUATORS.pop, key, None)
+    return _EVALUATORS[key]
+
+
 class KKTPieces:
     """Numeric KKT pieces at one point (sparse matrices), plus slicing by active set."""
 
     def __init__(self, lp: LoweredProblem, x: np.ndarray, y: np.ndarray, p: np.ndarray,
                  lam: np.ndarray, mu: np.ndarray):
-        out = kkt_function(lp)(x, y, p, lam, mu)
-        self.grad = np.asarray(out[0], dtype=float).reshape(-1)
-        self.H = to_csc(out[1])
-        self.L_yz = to_csc(out[2])
-        self.g = np.asarray(out[3], dtype=float).reshape(-1)
-        self.Jg_y, self.Jg_z = to_csc(out[4]), to_csc(out[5])
-        self.h = np.asarray(out[6], dtype=float).reshape(-1)
-        self.Jh_y, self.Jh_z = to_csc(out[7]), to_csc(out[8])
+        ev = kkt_evaluator(lp)
+        ev(x, y, p, lam, mu)
+        self.grad = ev.dense(0)
+        self.H = ev.csc(1)
+        self.L_yz = ev.csc(2)
+        self.g = ev.dense(3)
+        self.Jg_y, self.Jg_z = ev.csc(4), ev.csc(5)
+        self.h = ev.dense(6)
+        self.Jh_y, self.Jh_z = ev.csc(7), ev.csc(8)
+        self._rows_key: bytes | None = None
+        self._rows: tuple = ()
 
     def constraint_rows(self, active: np.ndarray) -> tuple[sps.csr_matrix, sps.csr_matrix]:
         """(J, c_z) of the constraints treated as equalities: active g rows, then all h rows."""
-        idx = np.flatnonzero(active)
-        J = sps.vstack([self.Jg_y.tocsr()[idx], self.Jh_y.tocsr()], format="csr")
-        Cz = sps.vstack([self.Jg_z.tocsr()[idx], self.Jh_z.tocsr()], format="csr")
-        return J, Cz
+        key = np.asarray(active, dtype=bool).tobytes()
+        if self._rows_key != key:
+            idx = np.flatnonzero(active)
+            blocks_y = [b for b in (self.Jg_y.tocsr()[idx] if idx.size else None,
+                                    self.Jh_y.tocsr() if self.Jh_y.shape[0] else None) if b is not None]
+            blocks_z = [b for b in (self.Jg_z.tocsr()[idx] if idx.size else None,
+                                    self.Jh_z.tocsr() if self.Jh_z.shape[0] else None) if b is not None]
+            n, nz = self.H.shape[0], self.L_yz.shape[1]
+            J = sps.vstack(blocks_y, format="csr") if blocks_y else sps.csr_matrix((0, n))
+            Cz = sps.vstack(blocks_z, format="csr") if blocks_z else sps.csr_matrix((0, nz))
+            self._rows_key, self._rows = key, (J, Cz)
+        return self._rows
 
     def matrix(self, active: np.ndarray) -> sps.csc_matrix:
         """The symmetric KKT matrix [[H, J^T], [J, 0]] of an active set."""
         J, _ = self.constraint_rows(active)
         m = J.shape[0]
-        return sps.bmat([[self.H, J.T], [J, sps.csc_matrix((m, m))]], format="csc")
+        if m == 0:
+            return self.H
+        return sps.bmat([[self.H, J.T], [J, None]], format="csc")
 
     def rhs(self, active: np.ndarray, columns: np.ndarray) -> sps.csc_matrix:
         """Right-hand side -[L_yz; c_z] restricted to the chosen z columns."""
         _, Cz = self.constraint_rows(active)
-        return -sps.vstack([self.L_yz.tocsc()[:, columns], Cz.tocsc()[:, columns]], format="csc")
+        full = columns.size == self.L_yz.shape[1] and np.array_equal(columns, np.arange(columns.size))
+        Lz = self.L_yz if full else self.L_yz[:, columns]
+        if Cz.shape[0] == 0:
+            return -Lz
+        Cz = Cz.tocsc() if full else Cz.tocsc()[:, columns]
+        return -sps.vstack([Lz, Cz], format="csc")

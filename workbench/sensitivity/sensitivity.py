@@ -14,9 +14,10 @@ from typing import Any, Hashable
 import numpy as np
 import scipy.sparse.linalg as spla
 
+from ..errors import MethodError
 from .columns import resolve_wrt
 from .degenerate import directional_derivative, licq_holds, min_norm_solve, reduced_hessian_min_eig
-from .kkt import KKTPieces, upper_gradient_function
+from .kkt import KKTPieces, upper_gradient_evaluator
 from .response import FollowerResponse, follower_response
 
 SOSC_TOL = 1e-9
@@ -142,11 +143,22 @@ class Sensitivity:
             self._forward()
         return self._dlam
 
+    def directional(self, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(dy, dlam) along a direction d of the wrt variables: one solve, no full Jacobian."""
+        if self.status != "regular":
+            raise MethodError(f"directional derivatives need a regular point; status is {self.status!r} "
+                              "(use one_sided / dy_dx for the degenerate cases)")
+        d = np.asarray(d, dtype=float).reshape(-1)
+        X = self.lu.solve(self.R @ d)
+        n = self.lp.n_y
+        return X[:n], self._expand(-X[n:], self.rows)
+
     # -- adjoint mode ---------------------------------------------------------------
     def upper_gradients(self) -> tuple[np.ndarray, np.ndarray]:
         r = self.response
-        Fz, Fy = upper_gradient_function(self.lp)(r.x, r.y, r.p)
-        return np.asarray(Fz, dtype=float).reshape(-1)[self.columns], np.asarray(Fy, dtype=float).reshape(-1)
+        ev = upper_gradient_evaluator(self.lp)
+        ev(r.x, r.y, r.p)
+        return ev.dense(0)[self.columns], ev.dense(1)
 
     @property
     def hypergradient(self) -> np.ndarray:
