@@ -80,9 +80,9 @@ def test_callable_blocks_with_parameters():
 
 
 def test_large_declaration_is_linear_in_nonzeros():
-    # A tridiagonal Q (3n − 2 nonzeros) with n = 20000: the follower objective's graph must
+    # A tridiagonal Q (3n − 2 nonzeros) with n = 5000: the follower objective's graph must
     # have O(nnz) nodes (a dense or scalar-by-scalar build would have ~n² or fail).
-    n = 20000
+    n = 5000
     Qs = sps.diags([np.full(n - 1, -1.0), np.full(n, 4.0), np.full(n - 1, -1.0)], [-1, 0, 1], format="csc")
     p = wb.VectorBilevelProblem.from_arrays(Qs, np.ones(n), n_x=1, C=np.ones((n, 1)), y_bounds=(0, 1),
                                             M=sps.identity(n, format="csc"), m=np.zeros(n))

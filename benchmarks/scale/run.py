@@ -8,7 +8,7 @@ which includes CasADi's and Ipopt's C++ allocations that tracemalloc cannot see)
 Timed stages: build (data -> VectorBilevelProblem -> CasADi, i.e. ``lower``), solve (``p.solve``
 through the KKT route with one leader start; this includes the route's own certificate), and a
 separate certification (convexity proof by sparse LDL inertia + follower re-solves) at the
-solution. Growth exponents are least-squares slopes of log(time or memory) on log(n_y).
+solution, and the hypergradient dF/dx from the follower's KKT sensitivity system there. Growth exponents are least-squares slopes of log(time or memory) on log(n_y).
 """
 from __future__ import annotations
 
@@ -49,6 +49,11 @@ def one(family: str, n: int) -> dict:
         cert = certify(lp, r.x, r.y, pv, r.lam, follower_convex=convex)
         out.update(certify_s=time.perf_counter() - t0, certified=cert.passed, follower_convex=convex,
                    gap=cert.value_gap, upper=r.upper_value)
+        t0 = time.perf_counter()
+        sens = p.sensitivity(r.x)
+        hyper = sens.hypergradient  # adjoint solve; dy/dx itself (n_y x n_x, dense) is not formed
+        out.update(sensitivity_s=time.perf_counter() - t0, sensitivity_status=sens.status,
+                   hypergradient_norm=float(np.linalg.norm(hyper)))
     out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
 
@@ -65,19 +70,19 @@ def report(rows: list[dict]) -> str:
     lines = ["# Scaling of the vectorised sparse pipeline", "",
              "Command: `/work/venv/bin/python benchmarks/scale/run.py` (2 cores, shared machine). "
              f"Solve options: `p.solve(**{SOLVE_OPTIONS})` (KKT route, Scholtes homotopy, certificate).", "",
-             "| family | n_y | n_x | follower rows | build s | solve s | certify s | peak RSS MiB | status | certified | follower convex |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| family | n_y | n_x | follower rows | build s | solve s | certify s | hypergradient s | peak RSS MiB | status | certified | follower convex |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['family']} | {r['n_y']} | {r['n_x']} | {r['n_g']} | {r['build_s']:.2f} | {r['solve_s']:.1f} | "
-                     f"{r.get('certify_s', float('nan')):.2f} | {r['peak_rss_mib']:.0f} | {r['status']} | "
+                     f"{r.get('certify_s', float('nan')):.2f} | {r.get('sensitivity_s', float('nan')):.2f} | {r['peak_rss_mib']:.0f} | {r['status']} | "
                      f"{r.get('certified')} | {r.get('follower_convex')} |")
     lines += ["", "Growth exponents (slope of log value vs log n_y over the sizes run):", "",
-              "| family | build | solve | certify | peak RSS |", "|---|---|---|---|---|"]
+              "| family | build | solve | certify | hypergradient | peak RSS |", "|---|---|---|---|---|---|"]
     for fam in dict.fromkeys(r["family"] for r in rows):
         rs = [r for r in rows if r["family"] == fam]
         ns = [r["n_y"] for r in rs]
         lines.append(f"| {fam} | " + " | ".join(f"{slope(ns, [r.get(k, 0) for r in rs]):.2f}"
-                                               for k in ("build_s", "solve_s", "certify_s", "peak_rss_mib")) + " |")
+                                               for k in ("build_s", "solve_s", "certify_s", "sensitivity_s", "peak_rss_mib")) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -86,10 +91,19 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
     ap.add_argument("--families", nargs="+", default=["ridge", "box_qp"])
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "scale.md"))
+    ap.add_argument("--from-log", help="re-render the table from the JSON rows printed by an earlier run")
     ap.add_argument("--one", nargs=2, metavar=("FAMILY", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
         print(json.dumps(one(args.one[0], int(args.one[1]))))
+        return
+    if args.from_log:
+        import ast
+        with open(args.from_log) as fh:
+            rows = [ast.literal_eval(line) for line in fh if line.startswith("{")]
+        with open(args.out, "w") as fh:
+            fh.write(report(rows))
+        print(report(rows))
         return
     rows = []
     for fam in args.families:

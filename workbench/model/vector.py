@@ -11,14 +11,10 @@ are columns ``>= 0`` (``lower_ineq``) or ``== 0`` (``lower_eq``); row ``i`` of b
 ``"cap"`` is named ``"cap[i]"`` (its multiplier key). Bounds become rows ``"y_lb[i]"``,
 ``"y_ub[i]"`` (finite entries only) and are also handed to the solvers as known boxes.
 
-``VectorBilevelProblem.from_arrays(...)`` declares the parametric sparse QP family
-
-    follower  min_y ½ yᵀQy + ½ Σ_i (E x)_i y_i² + (c + C x)ᵀy
-              s.t.  A y <= b + B x,  Aeq y = beq + Beq x,  y_lb <= y <= y_ub
-    leader    min_x ½ xᵀPx + qᵀx + ½‖M y − m‖² + dᵀy   s.t. x_lb <= x <= x_ub
-
-straight from NumPy/SciPy data (ridge regression with one weight per feature is Q = XᵀX,
-E = I, c = −Xᵀt, M = X_val, m = t_val).
+``VectorBilevelProblem.from_arrays(Q, c, n_x=..., C=..., A=..., b=..., y_bounds=..., M=..., m=...)``
+declares the parametric sparse QP family of :mod:`workbench.model.vector_qp` straight from
+NumPy/SciPy data (ridge regression with one weight per feature: Q = XᵀX, E = I, c = −Xᵀt,
+M = X_val, m = t_val).
 
 Why CasADi callables and not SymPy ``MatrixSymbol`` blocks: SymPy keeps numeric sparse
 matrices as Python dicts and expands matrix products entry by entry, so a 10^4 model
@@ -33,61 +29,22 @@ expressions (reaction maps, LaTeX) do not apply to it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping
 
 import casadi as ca
 import numpy as np
-import scipy.sparse as sps
 import sympy as sp
 
 from ..errors import MethodError, ModelError, ValueInputError
+
+__all__ = ["VectorBilevelProblem", "VectorRow", "sparse_dm"]
 from .problem import BilevelProblem, finite_vector
+from .vector_qp import bounds_pair as _bounds
+from .vector_qp import sparse_dm
 
 Block = Callable[[Any, Any, dict], Any]
 _NONSMOOTH_OPS = {getattr(ca, n) for n in ("OP_FABS", "OP_FMAX", "OP_FMIN", "OP_SIGN", "OP_FLOOR",
                                            "OP_CEIL", "OP_IF_ELSE_ZERO") if hasattr(ca, n)}
-
-
-def sparse_dm(data: Any, shape: tuple[int, int], what: str) -> ca.DM:
-    """NumPy/SciPy data as a sparse CasADi matrix, checked for shape and finiteness."""
-    try:
-        m = sps.csc_matrix(data, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueInputError(f"{what} must be a NumPy array or SciPy sparse matrix, got {type(data).__name__}") from None
-    if m.shape != tuple(shape):
-        raise ValueInputError(f"{what} has shape {m.shape}, expected {tuple(shape)}")
-    if not np.all(np.isfinite(m.data)):
-        raise ValueInputError(f"{what} contains NaN or infinity; data must be finite")
-    m.sum_duplicates()
-    m.eliminate_zeros()
-    m.sort_indices()  # CasADi wants canonical compressed-column storage
-    return ca.DM(m)
-
-
-def _bounds(bounds: Any, n: int, what: str) -> tuple[np.ndarray, np.ndarray]:
-    """A (lower, upper) pair of scalars/arrays/None as two checked length-n arrays."""
-    if bounds is None:
-        return np.full(n, -np.inf), np.full(n, np.inf)
-    try:
-        lo, hi = bounds
-    except (TypeError, ValueError):
-        raise ValueInputError(f"{what} must be a pair (lower, upper) of arrays or scalars") from None
-    out = []
-    for side, v, default in (("lower", lo, -np.inf), ("upper", hi, np.inf)):
-        try:
-            arr = np.asarray(default if v is None else v, dtype=float)
-        except (TypeError, ValueError):
-            raise ValueInputError(f"{what} {side} bound must be numbers, got {v!r}") from None
-        arr = np.full(n, float(arr)) if arr.ndim == 0 else arr.reshape(-1).copy()
-        if arr.size != n:
-            raise ValueInputError(f"{what} {side} bound has {arr.size} entries, expected {n}")
-        if np.isnan(arr).any():
-            raise ValueInputError(f"{what} {side} bound entry {int(np.flatnonzero(np.isnan(arr))[0])} is NaN")
-        out.append(arr)
-    if np.any(out[0] > out[1]):
-        i = int(np.flatnonzero(out[0] > out[1])[0])
-        raise ValueInputError(f"{what}: lower bound {out[0][i]} exceeds upper bound {out[1][i]} at entry {i}")
-    return out[0], out[1]
 
 
 @dataclass(frozen=True)
@@ -333,105 +290,9 @@ class VectorBilevelProblem:
     sensitivity = BilevelProblem.sensitivity
 
     @classmethod
-    def from_arrays(cls, Q: Any, c: Any = None, *, n_x: int, C: Any = None, E: Any = None,
-                    A: Any = None, b: Any = None, B: Any = None, Aeq: Any = None, beq: Any = None,
-                    Beq: Any = None, y_bounds: Any = None, P: Any = None, q: Any = None, M: Any = None,
-                    m: Any = None, d: Any = None, x_bounds: Any = None, **kwargs: Any) -> "VectorBilevelProblem":
-        """The parametric sparse QP family of the module docstring, from NumPy/SciPy data."""
-        try:
-            n_y = int(sps.csc_matrix(Q).shape[0])
-        except (TypeError, ValueError):
-            raise ValueInputError(f"Q must be a square NumPy array or SciPy sparse matrix, got {type(Q).__name__}") from None
-        n_x = int(n_x)
-        if n_x < 1:
-            raise ModelError(f"n_x must be a positive integer, got {n_x}")
-        mat = lambda v, shape, what: None if v is None else _checked(v, shape, what)  # noqa: E731
-        vec = lambda v, n, what: np.zeros(n) if v is None else finite_vector(v, n, what)  # noqa: E731
-        Qm = _checked(Q, (n_y, n_y), "Q")
-        follower = _FollowerQP((Qm + Qm.T) / 2, vec(c, n_y, "c"), mat(C, (n_y, n_x), "C"), mat(E, (n_y, n_x), "E"))
-        if M is not None and m is None:
-            raise ValueInputError("M is given without m: the leader term is ½‖M y − m‖²; pass m")
-        Mm = None if M is None else _checked(M, (sps.csc_matrix(M).shape[0], n_y), "M")
-        leader = _LeaderQP(mat(P, (n_x, n_x), "P"), vec(q, n_x, "q"), Mm,
-                           None if Mm is None else vec(m, Mm.shape[0], "m"), vec(d, n_y, "d"))
-        ineq, eq = {}, {}
-        for store, key, A_, b_, B_ in ((ineq, "A", A, b, B), (eq, "Aeq", Aeq, beq, Beq)):
-            if A_ is None:
-                if b_ is not None or B_ is not None:
-                    raise ValueInputError(f"{key} is missing but its right-hand side is given")
-                continue
-            Am = _checked(A_, (sps.csc_matrix(A_).shape[0], n_y), key)
-            r = Am.shape[0]
-            store[key] = _AffineRows(Am, vec(b_, r, f"right-hand side of {key}"), mat(B_, (r, n_x), f"{key}'s B"))
-        return cls(n_x, n_y, leader, follower, lower_ineq=ineq, lower_eq=eq, x_bounds=x_bounds,
-                   y_bounds=y_bounds, **kwargs)
-
-
-def _checked(data: Any, shape: tuple[int, int], what: str) -> sps.csc_matrix:
-    """Sparse copy of user data after the shape/finiteness checks of :func:`sparse_dm`."""
-    sparse_dm(data, shape, what)
-    m = sps.csc_matrix(data, dtype=float)
-    m.sum_duplicates()
-    m.sort_indices()
-    return m
-
-
-def _dm(m: Any) -> Any:
-    if sps.issparse(m):
-        m = sps.csc_matrix(m)
-        m.sum_duplicates()
-        m.sort_indices()
-        return ca.DM(m)
-    return ca.DM(np.asarray(m, float))
-
-
-@dataclass
-class _FollowerQP:
-    """f = ½ yᵀQy + ½ Σ_i (E x)_i y_i² + (c + C x)ᵀy (picklable: plain SciPy/NumPy data)."""
-
-    Q: Any
-    c: np.ndarray
-    C: Any = None
-    E: Any = None
-
-    def __call__(self, x: Any, y: Any, p: dict) -> Any:
-        f = 0.5 * ca.dot(y, ca.mtimes(_dm(self.Q), y)) + ca.dot(_dm(self.c), y)
-        if self.C is not None:
-            f += ca.dot(ca.mtimes(_dm(self.C), x), y)
-        if self.E is not None:
-            f += 0.5 * ca.dot(ca.mtimes(_dm(self.E), x), y * y)
-        return f
-
-
-@dataclass
-class _LeaderQP:
-    """F = ½ xᵀPx + qᵀx + ½‖M y − m‖² + dᵀy."""
-
-    P: Any
-    q: np.ndarray
-    M: Any
-    m: Any
-    d: np.ndarray
-
-    def __call__(self, x: Any, y: Any, p: dict) -> Any:
-        F = ca.dot(_dm(self.q), x) + ca.dot(_dm(self.d), y)
-        if self.P is not None:
-            F += 0.5 * ca.dot(x, ca.mtimes(_dm(self.P), x))
-        if self.M is not None:
-            F += 0.5 * ca.sumsqr(ca.mtimes(_dm(self.M), y) - _dm(self.m))
-        return F
-
-
-@dataclass
-class _AffineRows:
-    """Rows b + B x − A y (>= 0 for A y <= b + B x; == 0 for equalities)."""
-
-    A: Any
-    b: np.ndarray
-    B: Any = None
-
-    def __call__(self, x: Any, y: Any, p: dict) -> Any:
-        r = _dm(self.b) - ca.mtimes(_dm(self.A), y)
-        if self.B is not None:
-            r += ca.mtimes(_dm(self.B), x)
-        return r
+    def from_arrays(cls, Q: Any, c: Any = None, *, n_x: int, **data: Any) -> "VectorBilevelProblem":
+        """The parametric sparse QP family of the module docstring from NumPy/SciPy data:
+        ``C, E, A, b, B, Aeq, beq, Beq, y_bounds`` (follower), ``P, q, M, m, d, x_bounds``
+        (leader); other keywords (``x_start``, ``name``, ...) go to the constructor."""
+        from .vector_qp import qp_from_arrays
+        return qp_from_arrays(cls, Q, c, n_x=n_x, **data)
