@@ -20,13 +20,17 @@ class ExploreFigure:
     """The explorer's three panels along one leader coordinate, built once and updated in place.
 
     Panels: y*(x); multipliers; phi(x) = f(x, y*(x)) and F(x, y*(x)); the current point is
-    marked. Updating line data instead of re-plotting keeps a slider move cheap.
+    marked. With ``blit=True`` (the widget) the curves, axes and labels are rendered once per
+    set of curves and kept as a background; a slider move only redraws the markers on it
+    and encodes the PNG (Agg blitting), which keeps a move far below a full re-render.
     """
 
-    def __init__(self, problem: Any, width: float = 12.0):
+    def __init__(self, problem: Any, width: float = 12.0, blit: bool = False):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
-        self.problem = problem
-        self.fig = Figure(figsize=(width, 3.2))
+        self.problem, self.blit = problem, blit
+        self.fig = Figure(figsize=(width, 3.2), dpi=80)
+        self.canvas = FigureCanvasAgg(self.fig)
         self.fig.subplots_adjust(left=0.05, right=0.99, bottom=0.16, top=0.9, wspace=0.22)
         self.axes = self.fig.subplots(1, 3)
         labels = ([[f"{s}*" for s in problem.follower],
@@ -38,29 +42,64 @@ class ExploreFigure:
             pairs = []
             for name in names:
                 line, = ax.plot([], [], label=name)
-                mark, = ax.plot([], [], "o", color=line.get_color())
+                mark, = ax.plot([], [], "o", color=line.get_color(), animated=blit)
                 pairs.append((line, mark))
             self.lines.append(pairs)
             ax.set_title(title, fontsize=10)
             if names:
                 ax.legend(fontsize=8, loc="best")
-        self.vlines = [ax.axvline(0.0, color="0.6", lw=0.8) for ax in self.axes]
+        self.vlines = [ax.axvline(0.0, color="0.6", lw=0.8, animated=blit) for ax in self.axes]
+        self._curves_key: Any = None
+        self._background: Any = None
 
-    def update(self, state: Any) -> Any:
-        t, xs = state.grid, state.x[state.coord]
+    def _set_curves(self, state: Any) -> None:
+        t = state.grid
         curves = [state.curve_y.T, np.vstack([state.curve_lam.T, state.curve_mu.T]),
                   np.vstack([state.curve_phi, state.curve_F])]
-        points = [state.y, np.concatenate([state.lam, state.mu]), np.array([state.phi, state.F])]
         name = str(self.problem.leader[state.coord])
-        for ax, pairs, ys, pts, vl in zip(self.axes, self.lines, curves, points, self.vlines):
-            for (line, mark), yk, pk in zip(pairs, ys, pts):
+        for ax, pairs, ys in zip(self.axes, self.lines, curves):
+            for (line, _), yk in zip(pairs, ys):
                 line.set_data(t, yk)
+            ax.set_xlabel(name)
+            ax.relim(visible_only=True)
+            ax.autoscale_view()
+
+    def update(self, state: Any) -> Any:
+        key = (id(state.curve_y), id(state.curve_F), state.coord)
+        if key != self._curves_key:
+            self._set_curves(state)
+            self._curves_key, self._background = key, None
+        xs = state.x[state.coord]
+        points = [state.y, np.concatenate([state.lam, state.mu]), np.array([state.phi, state.F])]
+        for pairs, pts, vl in zip(self.lines, points, self.vlines):
+            for (_, mark), pk in zip(pairs, pts):
                 mark.set_data([xs], [pk])
             vl.set_xdata([xs, xs])
-            ax.set_xlabel(name)
-            ax.relim()
-            ax.autoscale_view()
+        if not self.blit:
+            for ax in self.axes:
+                ax.relim()
+                ax.autoscale_view()
         return self.fig
+
+    def png(self, state: Any) -> bytes:
+        """The figure at ``state`` as PNG bytes (blitted when ``blit=True``)."""
+        self.update(state)
+        if not self.blit:
+            return figure_png(self.fig)
+        import io
+
+        from PIL import Image
+        if self._background is None:
+            self.canvas.draw()
+            self._background = self.canvas.copy_from_bbox(self.fig.bbox)
+        self.canvas.restore_region(self._background)
+        for ax, pairs, vl in zip(self.axes, self.lines, self.vlines):
+            ax.draw_artist(vl)
+            for _, mark in pairs:
+                ax.draw_artist(mark)
+        buf = io.BytesIO()
+        Image.fromarray(np.asarray(self.canvas.buffer_rgba())).save(buf, format="png", compress_level=1)
+        return buf.getvalue()
 
 
 def plot_explore(state: Any, problem: Any):

@@ -80,10 +80,10 @@ class Explorer:
 
     def redraw(self) -> None:
         """Draw into one reused figure and show it as PNG bytes in an Image widget."""
-        from .plots import ExploreFigure, figure_png
+        from .plots import ExploreFigure
         if self.figure is None:
-            self.figure = ExploreFigure(self.problem)  # no pyplot: never shown twice
-        self.image.value = figure_png(self.figure.update(self.state))
+            self.figure = ExploreFigure(self.problem, blit=True)  # no pyplot: never shown twice
+        self.image.value = self.figure.png(self.state)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.box._repr_mimebundle_(**kwargs)
