@@ -166,8 +166,11 @@ def sweep(problem: Any, grid: Any, what: str = "response", *, over: str | None =
         fixed = None if what == "solve" else problem.point_vector(leader, "leader")
     blob = cloudpickle.dumps(problem)
     key = hashlib.sha1(blob).hexdigest()
-    workers = 1 if (jobs == 1 and client is None and executor is None) else \
-        worker_count(client, jobs) if executor is None else max(1, int(jobs or 1))
+    if executor is not None:  # a pool the caller manages: size it from the pool when it says
+        inner = getattr(executor, "_client", None)
+        workers = jobs or (worker_count(inner) if inner is not None else getattr(executor, "_max_workers", 1))
+    else:
+        workers = 1 if (jobs == 1 and client is None) else worker_count(client, jobs)
     n_chunks = min(len(points), workers * max(1, chunks_per_worker))
     bounds = np.linspace(0, len(points), n_chunks + 1).astype(int)
     chunks = [points[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
