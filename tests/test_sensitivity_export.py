@@ -84,3 +84,14 @@ def test_latex_of_result_and_kkt_system():
     sym = s.symbolic()
     # closed form on this active set: y1 = (1 + x - q x)/2, y2 = (x + 1 + q x)/2 -> dy/dx = ((1-q)/2, (1+q)/2)
     assert sp.simplify(sym.dy_dx - sp.Matrix([[(1 - q) / 2], [(1 + q) / 2]])) == sp.zeros(2, 1)
+
+
+def test_export_function_shortcut():
+    # wb.sensitivity.export_function(p, x) == p.sensitivity(x).to_casadi(); at x = 1/2, q = 1 the
+    # values derived in problem(): y = (1/2, 1), lam = (1, 0), dy/dx = (0, 1)
+    from workbench.sensitivity import export_function
+    f = export_function(problem(), {x: 0.5})
+    yv, lam, dy, dlam = f(0.5, 1.0)
+    np.testing.assert_allclose(np.array(yv).ravel(), [0.5, 1.0], atol=1e-8)
+    np.testing.assert_allclose(np.array(dy).ravel(), [0.0, 1.0], atol=1e-8)
+    np.testing.assert_allclose(np.array(dlam).ravel(), [1.0, 0.0], atol=1e-8)

@@ -17,6 +17,7 @@ from .kkt import KKTPieces
 
 DENSE_LIMIT = 400  # above this the dense checks are skipped and recorded as not done
 MAX_WEAK = 12
+MIN_NORM_LIMIT = 4000
 
 
 def licq_holds(k: KKTPieces, rows: np.ndarray, tol: float = 1e-9) -> bool | None:
@@ -32,21 +33,36 @@ def licq_holds(k: KKTPieces, rows: np.ndarray, tol: float = 1e-9) -> bool | None
     return bool(s[-1] > tol * max(1.0, s[0]))
 
 
-def reduced_hessian_min_eig(k: KKTPieces, rows: np.ndarray) -> float | None:
-    """Smallest eigenvalue of Z^T H Z on the null space of the active Jacobian; None if too big."""
+def reduced_hessian_min_eig(k: KKTPieces, rows: np.ndarray, tol: float = 0.0) -> float | None:
+    """Smallest eigenvalue of Z^T H Z on the null space of the active Jacobian; None if too big.
+
+    When a Cholesky factorisation of Z^T H Z - tol I succeeds the answer is only known to
+    exceed ``tol``, and ``tol`` is not returned: +inf stands for "positive definite beyond tol".
+    """
     n = k.H.shape[0]
     if n > DENSE_LIMIT:
         return None
     J, _ = k.constraint_rows(rows)
-    Z = sla.null_space(J.toarray()) if J.shape[0] else np.eye(n)
-    if Z.shape[1] == 0:
-        return np.inf
     Hd = k.H.toarray()
-    return float(np.linalg.eigvalsh(Z.T @ Hd @ Z)[0])
+    if J.shape[0]:
+        Z = sla.null_space(J.toarray())
+        if Z.shape[1] == 0:
+            return np.inf
+        Hr = Z.T @ Hd @ Z
+    else:
+        Hr = Hd
+    try:
+        np.linalg.cholesky(Hr - tol * np.eye(Hr.shape[0]))
+        return np.inf
+    except np.linalg.LinAlgError:
+        return float(np.linalg.eigvalsh(Hr)[0])
 
 
 def min_norm_solve(K, R):
     """Minimum-norm solution of a singular KKT system and a basis of its null space."""
+    if K.shape[0] > MIN_NORM_LIMIT:
+        raise MethodError(f"the KKT matrix ({K.shape[0]} rows) is singular (LICQ fails) and too large for the "
+                          f"dense minimum-norm solve (limit {MIN_NORM_LIMIT}); remove redundant follower constraints")
     Kd = K.toarray()
     Rd = R.toarray() if hasattr(R, "toarray") else np.asarray(R)
     X = sla.lstsq(Kd, Rd)[0]
@@ -64,7 +80,7 @@ def _branch_solve(k, strong, weak_on, d, n, solver_cache):
         except RuntimeError:
             solver_cache[key] = ("dense", K.toarray())
     kind, fac = solver_cache[key]
-    J, Cz = k.constraint_rows(rows)
+    _, Cz = k.constraint_rows(rows)
     rhs = -np.concatenate([k.L_yz @ d, Cz @ d])
     X = fac.solve(rhs) if kind == "lu" else sla.lstsq(fac, rhs)[0]
     return X[:n], -X[n:], rows

@@ -100,14 +100,17 @@ def _newton_polish(lp, x, y, p, lam, mu, active, iters=6):
     y, lam, mu = y.copy(), lam.copy(), mu.copy()
     idx = np.flatnonzero(active)
     lam[~active] = 0.0
-    for _ in range(iters):
+    previous = np.inf
+    for it in range(iters + 1):
         k = KKTPieces(lp, x, y, p, lam, mu)
         res = np.concatenate([k.grad, k.g[idx], k.h])
-        if np.max(np.abs(res), initial=0.0) < 1e-14 * max(1.0, np.max(np.abs(y), initial=0.0)):
-            break
+        r = float(np.max(np.abs(res), initial=0.0))
+        if r < 1e-14 * max(1.0, float(np.max(np.abs(y), initial=0.0))) or r > 0.1 * previous or it == iters:
+            break  # converged, at the rounding floor (no more quadratic decrease), or out of steps
+        previous = r
         K = k.matrix(active)
         try:
-            step = spla.splu(K).solve(-res)
+            step = spla.splu(K, permc_spec="MMD_AT_PLUS_A").solve(-res)
         except RuntimeError:  # singular (LICQ fails): least-squares step on the dense matrix
             if K.shape[0] > 3000:
                 return None
@@ -117,8 +120,6 @@ def _newton_polish(lp, x, y, p, lam, mu, active, iters=6):
         nu = -step[n:]  # the unknown's multiplier block is -dnu
         lam[idx] += nu[: idx.size]
         mu = mu + nu[idx.size:]
-    k = KKTPieces(lp, x, y, p, lam, mu)
-    res = np.concatenate([k.grad, k.g[idx], k.h])
     if not np.all(np.isfinite(res)) or np.max(np.abs(res), initial=0.0) > 1e-9 * max(1.0, np.max(np.abs(y), initial=0.0)):
         return None
     return y, lam, mu, k.g

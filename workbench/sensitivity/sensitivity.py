@@ -21,6 +21,7 @@ from .kkt import KKTPieces, upper_gradient_evaluator
 from .response import FollowerResponse, follower_response
 
 SOSC_TOL = 1e-9
+RESIDUAL_TOL = 1e-8
 
 
 class Sensitivity:
@@ -61,9 +62,13 @@ class Sensitivity:
         r, k = self.response, self.kkt
         all_rows = r.active | r.weakly
         licq = licq_holds(k, all_rows)
-        eig = reduced_hessian_min_eig(k, self.rows)
         hnorm = max(1.0, float(abs(k.H).max())) if k.H.nnz else 1.0
-        self.checks.update(licq=licq, reduced_hessian_min_eig=eig, weakly_active=r.weakly_active)
+        eig = reduced_hessian_min_eig(k, self.rows, SOSC_TOL * hnorm)
+        self.checks.update(licq=licq, weakly_active=r.weakly_active,
+                           sosc="not checked (large: relies on a nonsingular KKT matrix)" if eig is None
+                           else bool(eig > SOSC_TOL * hnorm))
+        if eig is not None and np.isfinite(eig):
+            self.checks["reduced_hessian_min_eig"] = eig
         if eig is not None and eig <= SOSC_TOL * hnorm:
             return "sosc_fails"
         if licq is False:
@@ -95,7 +100,10 @@ class Sensitivity:
         n, t0 = self.lp.n_y, time.perf_counter()
         ncol = self.columns.size
         if self.status == "regular":
-            X = self.lu.solve(self.R.toarray())
+            Rd = self.R.toarray()
+            X = self.lu.solve(Rd)
+            if not self._accurate(X, Rd):
+                X = np.full_like(X, np.nan)
             self._dy, self._dlam = X[:n], self._expand(-X[n:], self.rows)
         elif self.status == "weakly_active":
             self._one_sided()
@@ -111,6 +119,17 @@ class Sensitivity:
             self._dy = np.full((n, ncol), np.nan)
             self._dlam = np.full((self.n_constraints, ncol), np.nan)
         self.timings["solve_forward"] = time.perf_counter() - t0
+
+    def _accurate(self, X: np.ndarray, B: np.ndarray) -> bool:
+        """Residual check of a solve with the LU factors; a near-singular KKT matrix flips the status."""
+        res = float(np.max(np.abs(self.K @ X - B), initial=0.0))
+        scale = max(1.0, float(np.max(np.abs(B), initial=0.0)))
+        self.checks["solve_residual"] = res / scale
+        if not np.isfinite(res) or res > RESIDUAL_TOL * scale:
+            self.status = "singular"
+            self.checks["kkt_matrix"] = f"numerically singular (relative residual {res / scale:.1e})"
+            return False
+        return True
 
     def _one_sided(self) -> None:
         r, n, ncol = self.response, self.lp.n_y, self.columns.size
@@ -167,8 +186,9 @@ class Sensitivity:
             t0 = time.perf_counter()
             Fz, Fy = self.upper_gradients()
             if self.status == "regular":
-                w = self.lu.solve(np.concatenate([Fy, np.zeros(self.K.shape[0] - Fy.size)]), trans="T")
-                self._hyper = Fz + self.R.T @ w
+                b = np.concatenate([Fy, np.zeros(self.K.shape[0] - Fy.size)])
+                w = self.lu.solve(b, trans="T")
+                self._hyper = Fz + self.R.T @ w if self._accurate(w, b) else np.full(Fz.shape, np.nan)
             else:
                 self._hyper = Fz + self.dy_dx.T @ Fy
             self.timings["solve_adjoint"] = time.perf_counter() - t0
