@@ -70,7 +70,9 @@ class Homotopy:
         steps: list[HomotopyStep] = []
         last: IpoptResult | None = None
         best_ok: IpoptResult | None = None
-        for k, eps in enumerate(self.schedule):
+        # eps only enters through complementarity pairs: without pairs one solve is the answer
+        schedule = self.schedule if mpcc.n_comp else self.schedule[:1]
+        for k, eps in enumerate(schedule):
             if deadline is not None and time.monotonic() > deadline:
                 break
             pe = np.concatenate([p, [eps]])
