@@ -153,6 +153,8 @@ def test_tuy2007ex3_is_unbounded_and_bolib_values_are_not_optima():
     assert values[0] < -864.16 < -467.4613 and values[1] < 10 * values[0] * 0.75
     r = wb.bolib.load("TuyEtal2007Ex3").solve(method="milp")
     assert r.status == "unbounded"
+    boxed = [F for _, F in r.info["unbounded_evidence"]]     # boxed optima are bilevel feasible points
+    assert len(boxed) == 3 and boxed[0] > boxed[1] > boxed[2] and boxed[2] < -864.16
 
 
 def test_flags_active_big_m():

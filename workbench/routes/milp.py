@@ -148,6 +148,20 @@ def _active_bounds(m: LinearBilevel, pairs: list[dict], x: np.ndarray, y: np.nda
     return out
 
 
+def _boxed_values(m: LinearBilevel, c, cons, bounds: Bounds, integrality, opts) -> list[tuple[float, float]]:
+    """Optimal F with x and y boxed to [-K, K]: evidence (not proof) that an unbounded MILP is unbounded
+    through bilevel-feasible points, since each boxed optimum is one."""
+    out = []
+    n_xy = m.nx + m.ny
+    for K in (1e2, 1e3, 1e4):
+        lo, hi = bounds.lb.copy(), bounds.ub.copy()
+        lo[:n_xy], hi[:n_xy] = np.maximum(lo[:n_xy], -K), np.minimum(hi[:n_xy], K)
+        r = milp(c, integrality=integrality, bounds=Bounds(lo, hi), constraints=cons, options=opts)
+        if r.status == 0:
+            out.append((K, float(r.fun + m.F.b[0])))
+    return out
+
+
 def solve_milp(problem: Any, parameters: Mapping | None = None, time_limit: float | None = 60.0,
                mip_rel_gap: float = 1e-9, max_bases: int = 200_000, certify_starts: int = 4,
                gap_tol: float = 1e-6, feas_tol: float = 1e-6, **unused: Any) -> BilevelResult:
@@ -176,9 +190,13 @@ def solve_milp(problem: Any, parameters: Mapping | None = None, time_limit: floa
                 float(res.mip_dual_bound) + float(m.F.b[0]))
     hs = f"HiGHS status {res.status}: {res.message}"
     if res.x is None:
+        msg = f"the MILP has no solution ({hs})"
+        if res.status == 3:
+            info["unbounded_evidence"] = _boxed_values(m, c, cons, bounds, integrality, opts)
+            msg += ("; with every variable boxed to |v| <= K the optimum keeps falling: "
+                    + ", ".join(f"K = {K:g}: F = {F:.6g}" for K, F in info["unbounded_evidence"]))
         return BilevelResult(status=HIGHS_STATUS.get(res.status, "solver_failed"), ipopt_status=hs,
-                             message=f"the MILP has no solution ({hs})", info=info,
-                             time_s=time.monotonic() - t0, **base)
+                             message=msg, info=info, time_s=time.monotonic() - t0, **base)
     nx, ny, ng, nh = m.nx, m.ny, len(m.g.names), len(m.h.names)
     z = np.asarray(res.x, float)
     x, y = z[:nx], z[nx:nx + ny]

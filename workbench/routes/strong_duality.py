@@ -145,7 +145,7 @@ def solve_strong_duality(problem: Any, parameters: Mapping | None = None, start:
                        seed=seed + k, follower_convex=follower_is_convex(lp, x, p))
         candidates.append((x, y, lam, mu, float(r.objective), cert, r.ipopt_status, k))
     note = nonconvexity_note(lp, d)
-    info = {"nonconvex": note, "formulation": "primal feasibility + dual feasibility + c.y + b.lam + e.mu <= eps",
+    info = {"nonconvex": note, "reformulation_convex_constraints": note is None, "formulation": "primal feasibility + dual feasibility + c.y + b.lam + e.mu <= eps",
             "eps_schedule": list(schedule), "candidates": [(c[7], c[4], c[5].passed) for c in candidates]}
     base = dict(problem=problem, method="strong_duality", parameters=p, log=log, time_s=time.monotonic() - t0)
     if not candidates:
