@@ -63,3 +63,15 @@ def test_bolib(name):
     expected = {"HuHuangZhang2009": -79 / 9, "BenAyedBlair1990a": -2.5}[name]
     r = wb.bolib.load(name).solve(method="strong_duality")
     assert r.status == "optimal" and r.upper_value == pytest.approx(expected, abs=1e-6)
+
+
+def test_convex_reformulation_when_follower_data_do_not_depend_on_x():
+    # Follower min y1 + y2 s.t. y1 + y2 >= 1, y >= 0: its solution set is the segment y1 + y2 = 1
+    # for every x (no x in its data, so no bilinear terms). The optimistic leader min x + y1 - 2 y2,
+    # x in [0, 1], picks y = (0, 1) and x = 0: F = -2.
+    p = wb.BilevelProblem([x], [y1, y2], x + y1 - 2 * y2, y1 + y2, upper_constraints=[x >= 0, x <= 1],
+                          lower_constraints=[y1 + y2 >= 1, y1 >= 0, y2 >= 0])
+    r = p.solve(method="strong_duality")
+    assert r.info["nonconvex"] is None and r.info["reformulation_convex_constraints"] is True
+    assert r.status == "optimal" and r.upper_value == pytest.approx(-2.0, abs=1e-6)
+    assert r.follower[y2] == pytest.approx(1.0, abs=1e-6)
