@@ -183,3 +183,12 @@ def test_bad_leader_point_is_a_typed_error():
         p.sensitivity({y: 0.5})
     with pytest.raises(ValueInputError):
         p.follower_response([np.nan])
+
+
+def test_infeasible_follower_raises_solver_failure():
+    # y >= x + 1 and y <= x cannot both hold: there is no follower reply to differentiate
+    from workbench.errors import SolverFailure
+    p = wb.BilevelProblem([x], [y], upper_objective=y, lower_objective=y ** 2,
+                          lower_constraints=[y >= x + 1, y <= x])
+    with pytest.raises(SolverFailure, match="follower could not be solved"):
+        p.sensitivity({x: 0.0})

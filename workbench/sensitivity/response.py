@@ -7,6 +7,7 @@ differences of re-solved replies are meaningful.
 """
 from __future__ import annotations
 
+import time
 import weakref
 from dataclasses import dataclass, field
 from typing import Any, Hashable, Mapping
@@ -136,7 +137,10 @@ def follower_response(problem: Any, leader: Any, parameters: Any = None, start: 
     x = _vector(problem, leader, "leader", lp.n_x)
     p = parameter_vector(problem, lp, parameters)
     y0 = lp.y_start if start is None else _vector(problem, start, "follower", lp.n_y)
-    sol = follower_solver(lp).solve(x, p, y0)
+    solver = follower_solver(lp)
+    t0 = time.perf_counter()
+    sol = solver.solve(x, p, y0)
+    t_solve = time.perf_counter() - t0
     if not sol.success:
         raise SolverFailure(
             f"the follower could not be solved at leader point {x.tolist()} (Ipopt: {sol.ipopt_status}); "
@@ -146,6 +150,7 @@ def follower_response(problem: Any, leader: Any, parameters: Any = None, start: 
     g = lp.evaluate("lower_ineq", x, y, p)
     active = lam > g  # interior point: lam_i * g_i ~ mu, the larger one tells the side
     polished = False
+    t0 = time.perf_counter()
     if polish:
         out = _newton_polish(lp, x, y, p, lam, mu, active)
         if out is not None:
@@ -153,9 +158,10 @@ def follower_response(problem: Any, leader: Any, parameters: Any = None, start: 
             ok = np.all(g2[~active] >= -tol) and np.all(lam2[active] >= -tol)
             if ok:
                 y, lam, mu, g, polished = y2, lam2, mu2, g2, True
+    t_polish = time.perf_counter() - t0
     scale = max(1.0, float(np.max(np.abs(KKTPieces(lp, x, y, p, 0 * lam, 0 * mu).grad), initial=0.0)))
     t = tol * scale
     weakly = (np.abs(g) <= t) & (np.abs(lam) <= t)
     active = active & ~weakly
     return FollowerResponse(problem, lp, x, p, y, lam, mu, active, weakly, sol.status, polished, t,
-                            info={"ipopt_status": sol.ipopt_status})
+                            info={"ipopt_status": sol.ipopt_status, "ipopt_s": t_solve, "polish_s": t_polish})
