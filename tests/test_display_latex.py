@@ -83,12 +83,22 @@ def test_every_rendering_compiles_with_pdflatex():
     failed = BilevelResult(status="infeasible", problem=p, method="kkt", ipopt_status="Infeasible_Problem_Detected",
                            message="no start produced a solution (50% of runs)")
     objs = [p, q, kkt_system(p), kkt_system(q), sensitivity_system(p, active=["capacity"]), sensitivity_system(q),
-            r, r.certificate, failed, *list(wb.Relaxation)]
+            r, r.certificate, failed, *list(wb.Relaxation),
+            p.sensitivity({x: 2.0}), p.sensitivity({x: 1.5}, wrt="parameters")]
     objs += [relaxed_system(p, s) for s in wb.Relaxation] + [relaxed_system(q, s) for s in wb.Relaxation]
     blocks = [wb.latex(o, mode="equation*") for o in objs] + [wb.latex(p, mode="equation")]
     blocks.append("$" + wb.latex(p, mode="inline") + "$")
     out = compile_latex(blocks)
     assert out.returncode == 0, out.stdout[-3000:]
+
+
+def test_sensitivity_result_prints_its_system_and_numbers():
+    # at x = 2 the capacity (a = 1.5) is active: y* = a, dy/dx = 0 (hand); at x = a = 1.5 the
+    # capacity is weakly active and dy/da has one-sided values 1 and 0, so it is undefined
+    p = capacity_problem()
+    text = wb.latex(p.sensitivity({x: 2.0}))
+    assert r"\lambda_{capacity}" in text and r"\frac{\partial y^*}{\partial (x)}" in text
+    assert "undefined" in wb.latex(p.sensitivity({x: 1.5}, wrt="parameters"))
 
 
 def test_repr_latex_hooks_render_through_display():

@@ -168,6 +168,20 @@ class WorkbenchLatexPrinter(LatexPrinter):
         act = ", ".join(nu) if nu else r"\emptyset"
         return _aligned([generic, concrete, r"& \text{multipliers of active constraints: } " + act])
 
+    def _print_Sensitivity(self, s) -> str:
+        """workbench.sensitivity's result: its block system at the active set, then the numbers."""
+        from .systems import sensitivity_system
+        r = s.response
+        active = [n for n, a in zip(r.g_names, r.active) if a]
+        system = sensitivity_system(s.problem, active=active, wrt=s.wrt_names)
+        dy = np.asarray(s.dy_dx, float)
+        mat = sp.Matrix(dy.shape[0], dy.shape[1], lambda i, j: sp.Float(dy[i, j], 6) if np.isfinite(dy[i, j])
+                        else sp.Symbol(r"\text{undefined}"))
+        lines = [self._print_SensitivitySystem(system),
+                 r"\frac{\partial y^*}{\partial (" + self._vars(s.wrt_names) + r")} &= " + self._print(mat)
+                 + r" \quad " + text(f"(status: {s.status})")]
+        return _aligned(lines)
+
     # -- results and certificates -----------------------------------------------
     def _print_Certificate(self, c) -> str:
         verdict = r"\text{passed}" if c.passed else r"\text{failed}"
