@@ -65,6 +65,7 @@ class ExploreState:
             for j, xs in enumerate(problem.leader):
                 v = self.dy_dx[i, j]
                 rows.append((f"d{s}/d{xs}", "undefined (kink)" if np.isnan(v) else f"{v:.6g}"))
+        rows.append(("active set", "{" + ", ".join(map(str, self.active)) + "}" if self.active else "∅"))
         rows.append(("sensitivity", self.sensitivity_status))
         rows.append(("certificate", "passed" if self.certificate_passed else
                      "failed: " + "; ".join(self.certificate_reasons)))
