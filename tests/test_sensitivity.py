@@ -192,3 +192,20 @@ def test_infeasible_follower_raises_solver_failure():
                           lower_constraints=[y >= x + 1, y <= x])
     with pytest.raises(SolverFailure, match="follower could not be solved"):
         p.sensitivity({x: 0.0})
+
+
+def test_symbolic_refuses_singular_systems_and_falls_back_to_implicit_form():
+    from workbench.errors import MethodError
+    p = wb.BilevelProblem([x], [y], upper_objective=y, lower_objective=(y - x) ** 2 / 2,
+                          lower_constraints=[y >= 0, 2 * y >= 0])
+    with pytest.raises(MethodError, match="licq_fails"):
+        p.sensitivity({x: -1.0}).symbolic()
+    # exp(y) + y^4/4 - x y has no closed-form minimiser; implicit differentiation of
+    # exp(y) + y^3 - x = 0 gives dy/dx = 1 / (exp(y) + 3 y^2) (constraint y <= x inactive at x = 0.3)
+    q = wb.BilevelProblem([x], [y], upper_objective=y, lower_objective=sp.exp(y) + y ** 4 / 4 - x * y,
+                          lower_constraints=[y <= x])
+    s = q.sensitivity({x: 0.3})
+    sym = s.symbolic()
+    assert sym.implicit and sp.simplify(sym.dy_dx[0] - 1 / (sp.exp(y) + 3 * y ** 2)) == 0
+    yv = s.response.y[0]
+    assert s.dy_dx[0, 0] == pytest.approx(1 / (np.exp(yv) + 3 * yv ** 2), abs=1e-10)

@@ -108,6 +108,9 @@ def _region(conditions: list, zsel: list) -> Any:
 
 
 def symbolic_sensitivity(s: Any) -> SymbolicSensitivity:
+    if s.status in ("sosc_fails", "licq_fails", "singular"):
+        raise MethodError(f"no symbolic dy/dx on this active set: status is {s.status!r}, so the KKT matrix is "
+                          "singular and the implicit-function theorem does not apply (see s.checks)")
     p, lam, mu, act, nu, cons, ys, zsel, grad, K, rhs = _pieces(s)
     unknowns = ys + nu
     eqs = list(grad) + cons
