@@ -120,3 +120,9 @@ def test_bad_arguments_raise_typed_errors():
         sensitivity_system(p, active=["nope"])
     with pytest.raises(MethodError, match="unknown relaxation"):
         relaxed_system(p, "smooth")
+    import casadi as ca
+    from workbench.model.vector import VectorBilevelProblem
+    q = VectorBilevelProblem(1, 1, upper_objective=lambda x_, y_, p_: ca.sumsqr(x_ + y_),
+                             lower_objective=lambda x_, y_, p_: ca.sumsqr(y_ - x_))
+    with pytest.raises(MethodError, match="no LaTeX form"):
+        wb.latex(q)

@@ -47,6 +47,16 @@ def test_slider_moves_change_the_displayed_response():
     assert "capacity" in e.table.value and "active" in e.table.value
 
 
+def test_explorer_starts_at_a_result():
+    p = seed()
+    r = p.solve(relaxation="penalty")
+    e = wb.explore(p, at=r)                      # hand: optimum x = y = 1.5 (capacity 1.5)
+    assert e.sliders[x].value == pytest.approx(1.5, abs=1e-4) and e.state.y[0] == pytest.approx(1.5, abs=1e-4)
+    assert wb.explore(p, at={a: 1.0}).state.y[0] == pytest.approx(0.0, abs=1e-9)   # x from start 0
+    with pytest.raises(ValueInputError, match="neither"):
+        wb.explore(p, at={y: 1.0})
+
+
 def test_curves_along_the_coordinate_match_closed_form():
     p = seed()
     s = explore_data(p, {x: 0.7}, n_grid=31)

@@ -4,6 +4,11 @@
 results and certificates; ``explore(p)`` and ``compare(p)`` are widgets over the
 pure functions ``explore_data`` and ``compare_data``. Widgets and plots are
 imported on first use so that printing LaTeX never imports matplotlib.
+
+How the LaTeX is checked: tests/test_display_latex.py compiles every rendering
+with ``pdflatex`` (Debian texlive-latex-base; preamble ``amsmath, amssymb``). We
+chose compilation over SymPy's ``parse_latex``, which cannot read ``aligned``
+blocks; the test fails when pdflatex is missing (.ci/browser-deps.sh installs it).
 """
 from __future__ import annotations
 

@@ -240,6 +240,9 @@ def latex(obj: Any, mode: str = "equation*", **settings: Any) -> str:
     """
     if mode not in MODES:
         raise MethodError(f"latex mode must be one of {MODES}, got {mode!r}")
+    if type(obj).__name__ == "VectorBilevelProblem":
+        raise MethodError("a VectorBilevelProblem holds CasADi blocks, not SymPy expressions, so it has no "
+                          "LaTeX form; declare a small instance with wb.BilevelProblem to print its equations")
     names = dict(settings.pop("symbol_names", {}) or {})
     problem = getattr(obj, "problem", None) or (obj if type(obj).__name__ == "BilevelProblem" else None)
     if problem is not None and hasattr(problem, "g"):

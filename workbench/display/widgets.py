@@ -15,19 +15,29 @@ from typing import Any, Mapping
 import ipywidgets as w
 import numpy as np
 
-from ..errors import WorkbenchError
+from ..errors import ValueInputError, WorkbenchError
 from .explore_core import ExploreState, explore_data, leader_ranges
 
 
 class Explorer:
     """A plain object owning the widget; it displays itself via ``_repr_mimebundle_``."""
 
-    def __init__(self, problem: Any, ranges: Mapping | None = None, n_grid: int = 41, plot: bool = True):
+    def __init__(self, problem: Any, ranges: Mapping | None = None, n_grid: int = 41, plot: bool = True,
+                 at: Any = None):
         self.problem, self.n_grid, self.with_plot = problem, n_grid, plot
         self.ranges = leader_ranges(problem, ranges)
         self.state: ExploreState | None = None
         self.sliders: dict[Any, w.FloatSlider] = {}
         starts = {**{s: problem.start.get(s, 0.0) for s in problem.leader}, **problem.parameter_values}
+        if at is not None:  # a BilevelResult (start at its solution) or a dict {symbol: value}
+            point = dict(at.leader) if hasattr(at, "leader") and hasattr(at, "status") else dict(at)
+            if hasattr(at, "parameters") and hasattr(at, "status"):
+                point.update(zip(problem.parameter_symbols, at.parameters))
+            unknown = set(point) - set(starts)
+            if unknown:
+                raise ValueInputError(f"at= gives {sorted(map(str, unknown))[0]}, which is neither a leader "
+                                      "variable nor a parameter")
+            starts.update(point)
         for s, (a, b) in self.ranges.items():
             self.sliders[s] = w.FloatSlider(value=float(np.clip(starts[s], a, b)), min=a, max=b, step=(b - a) / 200,
                                             description=str(s), continuous_update=False, readout_format=".4g")
@@ -89,6 +99,10 @@ class Explorer:
         return self.box._repr_mimebundle_(**kwargs)
 
 
-def explore(problem: Any, ranges: Mapping | None = None, n_grid: int = 41) -> Explorer:
-    """Interactive explorer of the follower's reply; ``ranges={symbol: (low, high)}`` overrides bounds."""
-    return Explorer(problem, ranges=ranges, n_grid=n_grid)
+def explore(problem: Any, ranges: Mapping | None = None, n_grid: int = 41, at: Any = None) -> Explorer:
+    """Interactive explorer of the follower's reply.
+
+    ``ranges={symbol: (low, high)}`` overrides the slider ranges read from the bounds;
+    ``at`` (a result of ``p.solve()`` or ``{symbol: value}``) sets the sliders' start.
+    """
+    return Explorer(problem, ranges=ranges, n_grid=n_grid, at=at)
