@@ -23,6 +23,7 @@ from ..lower import LoweredProblem, lower
 from ..solve import FollowerSolver, box_from_constraints
 
 ACTIVE_TOL = 1e-7
+MAX_CURVES = 32
 
 
 @dataclass
@@ -132,6 +133,8 @@ class ExploreSession:
                 else:
                     ys.append(np.full(lp.n_y, np.nan)), lams.append(np.full(self.solver.ng, np.nan))
                     mus.append(np.full(self.solver.nh, np.nan)), phis.append(np.nan), Fs.append(np.nan)
+            if len(self.curves) >= MAX_CURVES:  # keep the most recent sets of curves only
+                self.curves.pop(next(iter(self.curves)))
             self.curves[key] = (grid, np.array(ys), np.array(lams).reshape(n, -1), np.array(mus).reshape(n, -1),
                                 np.array(phis), np.array(Fs))
         return self.curves[key]
