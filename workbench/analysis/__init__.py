@@ -20,7 +20,9 @@ _WHERE = {
 
 def __getattr__(name: str) -> Any:
     if name in _WHERE:
-        return getattr(import_module(f".{_WHERE[name]}", __name__), name)
+        obj = getattr(import_module(f".{_WHERE[name]}", __name__), name)
+        globals()[name] = obj  # a submodule of the same name must not shadow the function
+        return obj
     raise AttributeError(name)
 
 

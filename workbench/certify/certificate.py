@@ -55,7 +55,8 @@ class Certificate:
         return d
 
 
-def follower_starts(lp: LoweredProblem, y: np.ndarray, n_random: int, seed: int = 0) -> list[np.ndarray]:
+def follower_starts(lp: LoweredProblem, y: np.ndarray, n_random: int, seed: int = 0,
+                    grid: int = 0) -> list[np.ndarray]:
     """The returned y, the declared start, zero, the box centre and random points in the box.
 
     The box is the follower's simple bounds where declared, else y +- 10 (1 + |y|).
@@ -69,6 +70,9 @@ def follower_starts(lp: LoweredProblem, y: np.ndarray, n_random: int, seed: int 
     starts.append((a + b) / 2)
     for _ in range(n_random):
         starts.append(a + (b - a) * rng.random(lp.n_y))
+    if grid and lp.n_y <= 2:  # a small follower also gets a grid over its box
+        axes = [np.linspace(a[i], b[i], grid) for i in range(lp.n_y)]
+        starts += [np.array(pt) for pt in np.stack(np.meshgrid(*axes), -1).reshape(-1, lp.n_y)]
     return starts
 
 
@@ -86,14 +90,14 @@ def _infeasibility(lp: LoweredProblem, x, y, p, level: str) -> float:
 def certify(lp: LoweredProblem, x: np.ndarray, y: np.ndarray, p: np.ndarray,
             lam: np.ndarray | None = None, follower: FollowerSolver | None = None,
             n_random: int = 8, gap_tol: float = 1e-6, feas_tol: float = 1e-6, seed: int = 0,
-            follower_convex: bool = False) -> Certificate:
+            follower_convex: bool = False, grid: int = 0) -> Certificate:
     """Re-solve the follower at ``x`` and compare with ``y`` (see module docstring)."""
     follower = follower or FollowerSolver(lp, tight=True)
     x, y, p = (np.asarray(v, float).reshape(-1) for v in (x, y, p))
     f_star = float(lp.evaluate("lower_objective", x, y, p)[0])
     lower_inf = _infeasibility(lp, x, y, p, "lower")
     upper_inf = _infeasibility(lp, x, y, p, "upper")
-    starts = follower_starts(lp, y, 0 if follower_convex else n_random, seed)
+    starts = follower_starts(lp, y, 0 if follower_convex else n_random, seed, 0 if follower_convex else grid)
     sols = follower.multistart(x, p, starts)
     good = [s for s in sols if s.success and _infeasibility(lp, x, s.y, p, "lower") <= feas_tol]
     diverged = [s for s in sols if s.status == "unbounded" or (np.isfinite(s.value) and s.value < -1e12

@@ -27,7 +27,7 @@ def solve_auto(problem: Any, time_limit: float | None = None, parameters: Any = 
         r = solve_kkt(problem, time_limit=time_limit, parameters=parameters, **options)
         r.info["route"] = f"kkt (milp not applicable: {why})"
         return r
-    if milp_result.status == "optimal":
+    if milp_result.status in ("optimal", "unbounded", "infeasible"):  # HiGHS proved it, globally
         milp_result.info["route"] = "milp"
         return milp_result
     left = None if time_limit is None else max(time_limit - (time.monotonic() - t0), 1.0)

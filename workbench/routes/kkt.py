@@ -40,6 +40,7 @@ class Candidate:
     certificate: Certificate
     ipopt_status: str
     start: int
+    strong: bool = False  # re-certified with the strong multistart
 
 
 def leader_starts(lp: LoweredProblem, x0: np.ndarray, n: int, seed: int) -> list[np.ndarray]:
@@ -96,7 +97,7 @@ def solve_kkt(problem: Any, relaxation: "str | Relaxation" = "scholtes", paramet
     xs = leader_starts(lp, x0, n_starts, seed)
     starts = ([(x, y0, "response") for x in xs] if response_starts else []) + [(x0, y0, "raw")]
     for rnd in range(max_cut_rounds + 1):
-        new_starts = run.homotopies(starts, rnd)
+        new_starts = run.homotopies(starts, rnd, stop_on_consensus=rnd == 0)
         if run.certified() or not new_starts or run.late():
             break
         starts = new_starts + starts[:2]
@@ -106,6 +107,11 @@ def solve_kkt(problem: Any, relaxation: "str | Relaxation" = "scholtes", paramet
             run.value_function_loop(x0, y0)
         if lp.n_x <= sample_dims:  # a convex follower needs one solve per sample: a light scan
             run.sampling(x0, y0, seed, light=not full)
+    for _ in range(3):  # a strong re-check that finds a better reply restarts the search from it
+        restarts = run.final_check()
+        if not restarts or run.late():
+            break
+        run.homotopies(restarts, rnd=-2)
     return _pick(problem, lp, p, run.candidates, run.rows, run.statuses, scheme, time.monotonic() - t0, run.cuts)
 
 
@@ -161,7 +167,41 @@ class _Run:
         self.candidates.append(c)
         return c
 
-    def homotopies(self, starts, rnd: int) -> list:
+    def consensus(self) -> bool:
+        """Two starts agree on the best certified value and the follower is convex there."""
+        ok = [c for c in self.candidates if c.certificate.passed and c.certificate.follower_convex]
+        if len(ok) < 2:
+            return False
+        best = min(c.upper for c in ok)
+        return sum(c.upper <= best + 1e-7 * (1 + abs(best)) for c in ok) >= 2
+
+    def final_check(self, strong_starts: int = 30, grid: int = 9, max_checks: int = 4) -> list:
+        """Re-certify the best certified candidates with a much larger follower multistart.
+
+        The search certifies cheaply (a few starts); before a point is called optimal, a follower
+        that is not shown convex is re-solved from many more starts (and a grid when it is small).
+        A candidate that fails loses its pass and the next best is checked.
+        """
+        ranked = sorted((c for c in self.candidates if c.certificate.passed and not c.strong), key=lambda c: c.upper)
+        restarts = []
+        for c in ranked[:max_checks]:
+            if c.certificate.follower_convex:
+                return []
+            opts = dict(self.cert_opts, n_random=max(strong_starts, 10 * self.lp.n_y), seed=self.cert_opts["seed"] + 7919)
+            strong = certify(self.lp, c.x, c.y, self.p, c.lam, self.follower, grid=grid, **opts)
+            c.certificate, c.strong = strong, True
+            if strong.passed:
+                return []
+            if strong.better_y is not None:
+                restarts.append((c.x, strong.better_y, "raw"))
+                if self.cuts_ok and not any(np.allclose(strong.better_y, k, atol=1e-6) for k in self.cuts):
+                    self.cuts.append(strong.better_y)
+        for c in ranked[max_checks:]:  # not re-checked: not called optimal
+            c.certificate.passed = False
+            c.certificate.reasons.append("not re-certified with the strong multistart (check budget spent)")
+        return restarts
+
+    def homotopies(self, starts, rnd: int, stop_on_consensus: bool = False) -> list:
         """One homotopy per start on the MPCC with the current cuts; returns restarts from better replies."""
         lp, p = self.lp, self.p
         chain = Chain([Bilevel2MPCC(self.cuts), MPCCRelax(self.scheme)])
@@ -189,6 +229,8 @@ class _Run:
                 new_starts.append((sol.x, cert.better_y, "raw"))
                 if self.cuts_ok and not any(np.allclose(cert.better_y, c, atol=1e-6) for c in self.cuts):
                     self.cuts.append(cert.better_y)
+            if stop_on_consensus and self.consensus():
+                break
         return new_starts
 
     def value_function_loop(self, x0, y0) -> None:
@@ -218,24 +260,34 @@ class _Run:
     def sampling(self, x0, y0, seed: int, light: bool = False) -> None:
         """Sample the reduced objective, certify the best samples and polish them with the KKT homotopy.
 
-        ``light``: 16 samples, no refinement, and only samples that beat the best certified point.
+        ``light``: 16 samples; only a sample that beats the best certified point is refined and kept.
         """
         lo, hi = box_from_constraints(self.lp, "x")
         xs = [x0] + [c.x for c in self.candidates]
         span = 2 * (1 + np.max(np.abs(xs), axis=0))
         lo = np.where(np.isfinite(lo), lo, np.min(xs, axis=0) - span)
         hi = np.where(np.isfinite(hi), hi, np.max(xs, axis=0) + span)
+        best = min((c.upper for c in self.candidates if c.certificate.passed), default=np.inf)
+        margin = best - 1e-6 * (1 + abs(best)) if np.isfinite(best) else np.inf
         samples = sample_reduced_objective(self.lp, self.follower, self.p, lo, hi, y0, seed=seed,
-                                           deadline=self.deadline, **(dict(n_samples=16, refine=0) if light else {}))
+                                           deadline=self.deadline,
+                                           **(dict(n_samples=16, refine=1, refine_below=margin) if light else {}))
         feasible = [s for s in samples if s.upper_infeasibility <= 1e-7][:2]
         if light:
-            best = min((c.upper for c in self.candidates if c.certificate.passed), default=np.inf)
-            feasible = [s for s in feasible if s.upper < best - 1e-6 * (1 + abs(best))]
+            feasible = [s for s in feasible if s.upper < margin]
         for s in feasible:
             cert = self.certify(s.x, s.y, s.lam)
             self.add(s.x, s.y, s.lam, s.mu, cert, "Solve_Succeeded", -2)
         if feasible and not self.late():
             self.homotopies([(s.x, (s.y, s.lam, s.mu), "kkt") for s in feasible], rnd=-1)
+
+
+def _follower_convexity(problem: Any, p: np.ndarray) -> Any:
+    """Whether the KKT route can be trusted globally: the follower's convexity in y (symbolic or sampled)."""
+    if hasattr(problem, "_lower"):  # vectorised declarations: the certificate's numeric test covers them
+        return None
+    from ..analysis import follower_convexity
+    return follower_convexity(problem, dict(zip(problem.parameter_symbols, p)))
 
 
 def _pick(problem, lp, p, candidates, rows, statuses, scheme, elapsed, cuts) -> BilevelResult:
@@ -255,7 +307,8 @@ def _pick(problem, lp, p, candidates, rows, statuses, scheme, elapsed, cuts) -> 
                                               c.certificate.value_gap if np.isfinite(c.certificate.value_gap) else np.inf,
                                               c.upper))
         status = "not_certified"
-    info = {"candidates": [(c.start, c.upper, c.certificate.passed) for c in candidates], "cuts": [c.tolist() for c in cuts]}
+    info = {"candidates": [(c.start, c.upper, c.certificate.passed) for c in candidates], "cuts": [c.tolist() for c in cuts],
+            "follower_convexity": _follower_convexity(problem, p)}
     return BilevelResult(status=status, x=best.x, y=best.y, lam=best.lam, mu=best.mu, certificate=best.certificate,
                          ipopt_status=best.ipopt_status,
                          message="" if status == "optimal" else "; ".join(best.certificate.reasons), info=info, **base)

@@ -61,8 +61,12 @@ def _key(s: Sample) -> tuple:
 
 def sample_reduced_objective(lp: LoweredProblem, follower: FollowerSolver, p, lo, hi, y_guess,
                              n_samples: int = 32, n_random: int = 3, refine: int = 2, seed: int = 0,
-                             deadline: float | None = None) -> list[Sample]:
-    """Quasi-random samples of the reduced objective in [lo, hi], best refined by compass search."""
+                             deadline: float | None = None, refine_below: float = np.inf) -> list[Sample]:
+    """Quasi-random samples of the reduced objective in [lo, hi], best refined by compass search.
+
+    Only samples whose leader value is below ``refine_below`` (e.g. the best point known so far)
+    are refined: there the sampled branch beats what the KKT route found.
+    """
     from scipy.stats import qmc  # imported here: scipy.stats costs a second to import
 
     sobol = qmc.Sobol(d=lp.n_x, scramble=True, seed=seed)
@@ -75,7 +79,8 @@ def sample_reduced_objective(lp: LoweredProblem, follower: FollowerSolver, p, lo
         if s is not None:
             samples.append(s)
     samples.sort(key=_key)
-    refined = [_compass(lp, follower, p, lo, hi, s, n_random, seed, deadline) for s in samples[:refine]]
+    refined = [_compass(lp, follower, p, lo, hi, s, n_random, seed, deadline) for s in samples[:refine]
+               if s.upper_infeasibility <= 1e-7 and s.upper < refine_below]
     return sorted(refined + samples, key=_key)
 
 
