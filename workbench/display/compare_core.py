@@ -110,7 +110,5 @@ def compare(problem: Any, relaxations: Iterable[str] | None = None, methods: Ite
     cmp = Comparison(problem, rows)
     if all(not np.isfinite(r["objective"]) for r in rows):
         return cmp
-    cmp.plot()
-    import matplotlib.pyplot as plt
-    plt.close(cmp.figure)  # shown through _repr_html_ only
+    cmp.plot()  # a figure outside pyplot: shown through _repr_html_ only
     return cmp

@@ -7,9 +7,14 @@ import numpy as np
 
 
 def _figure(ncols: int, fig: Any = None, width: float = 4.0):
-    import matplotlib.pyplot as plt
+    """A figure outside pyplot: returned to the caller, shown once (as a cell's value), never twice."""
     if fig is None:
-        fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, 3.2), constrained_layout=True)
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        fig = Figure(figsize=(width * ncols, 3.2), constrained_layout=True)
+        FigureCanvasAgg(fig)
+        fig._repr_png_ = lambda: figure_png(fig, dpi=100)  # Jupyter shows it even when pyplot is not loaded
+        axes = fig.subplots(1, ncols)
     else:
         fig.clf()
         axes = fig.subplots(1, ncols)
