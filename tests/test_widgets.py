@@ -45,6 +45,9 @@ def test_slider_moves_change_the_displayed_response():
     assert e.state.y[0] == pytest.approx(2.0, abs=1e-8)
     assert e.state.lam[0] == pytest.approx(0.5, abs=1e-7)
     assert "capacity" in e.table.value and "active" in e.table.value
+    bundle = e._repr_mimebundle_()  # live widget, plus a static copy for nbconvert/GitHub
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert "wb-explore-table" in bundle["text/html"] and "data:image/png" in bundle["text/html"]
 
 
 def test_explorer_starts_at_a_result():

@@ -9,6 +9,7 @@ errors are shown in a log ``Output``; anything else is captured there by
 """
 from __future__ import annotations
 
+import base64
 import html
 from typing import Any, Mapping
 
@@ -69,7 +70,8 @@ class Explorer:
 
     def update(self) -> ExploreState | None:
         """Recompute the data at the sliders' position and redraw table and plot."""
-        self.log.clear_output()
+        if self.log.outputs:
+            self.log.clear_output()
         try:
             rng = {s: self.ranges[s] for s in self.problem.leader}
             self.state = explore_data(self.problem, self.leader_point(), self.parameters(), self.coord.value,
@@ -96,7 +98,12 @@ class Explorer:
         self.image.value = self.figure.png(self.state)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.box._repr_mimebundle_(**kwargs)
+        """The live widget, plus a static table and plot for viewers without a widget manager."""
+        bundle = self.box._repr_mimebundle_(**kwargs)
+        if isinstance(bundle, dict) and self.state is not None:
+            png = base64.b64encode(self.image.value).decode() if self.image.value else ""
+            bundle["text/html"] = self.table.value + (f"<img src='data:image/png;base64,{png}'/>" if png else "")
+        return bundle
 
 
 def explore(problem: Any, ranges: Mapping | None = None, n_grid: int = 41, at: Any = None) -> Explorer:
