@@ -38,7 +38,7 @@ def main() -> int:
                   f"dF/dx = {s.hypergradient.round(6).tolist()}")
             if s.status == "regular":
                 chk = s.check()
-                print(f"  finite-difference check of dy/dx: max abs error {chk['max_abs_error']:.2e}")
+                print(f"  finite-difference check (dy/dx, dlam/dx, dF/dx): max abs error {chk['max_abs']:.2e}")
         print()
     return 0
 
