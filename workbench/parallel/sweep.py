@@ -59,8 +59,11 @@ class SweepResult:
 
 def _expand(problem: Any, grid: Any, over: str) -> list[np.ndarray]:
     """A list of numeric points (leader vectors or parameter vectors) from the user's grid."""
-    if isinstance(grid, Mapping):  # {symbol: values} -> Cartesian product, or one dict point per row
+    if isinstance(grid, Mapping):  # {symbol: values} -> Cartesian product
         keys = list(grid)
+        if any(isinstance(k, str) for k in keys):
+            raise ValueInputError(f"grid keys must be symbols (Cartesian product of their values), got {keys!r}; "
+                                  "for vector blocks pass a list of points instead")
         axes = [np.atleast_1d(np.asarray(grid[k], dtype=float)) for k in keys]
         dicts = [dict(zip(keys, combo)) for combo in itertools.product(*axes)]
     else:
@@ -175,7 +178,12 @@ def sweep(problem: Any, grid: Any, what: str = "response", *, over: str | None =
     bounds = np.linspace(0, len(points), n_chunks + 1).astype(int)
     chunks = [points[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
     if workers == 1 and client is None and executor is None:
-        records = [r for c in chunks for r in _run_chunk(blob, key, what, over, c, fixed, options)]
+        _CACHE.clear()
+        _CACHE[key] = problem  # in-process: reuse the caller's object and its compiled functions
+        try:
+            records = [r for c in chunks for r in _run_chunk(blob, key, what, over, c, fixed, options)]
+        finally:
+            _CACHE.pop(key, None)
     else:
         pool = executor if executor is not None else make_executor(client, jobs)
         try:
