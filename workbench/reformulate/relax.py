@@ -41,6 +41,14 @@ class Relaxation(str, Enum):
             ) from None
 
 
+def _relaxation_latex(self: Relaxation) -> str:
+    from ..display import latex
+    return "$\\displaystyle " + latex(self, mode="inline") + "$"
+
+
+Relaxation._repr_latex_ = _relaxation_latex  # Enum bodies cannot define _sunder_ names
+
+
 @dataclass
 class RelaxedNLP:
     """An NLP in CasADi's dict form plus its bounds; ``p = [user parameters, eps]``."""

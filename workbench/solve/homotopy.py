@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import casadi as ca
 import numpy as np
 
 from ..reformulate import RelaxedNLP, complementarity_residual
@@ -32,6 +33,7 @@ class HomotopyStep:
     time_s: float
     start: int = 0
     phase: str = "homotopy"
+    stationarity: float = float("nan")  # max |grad_y L| of the follower at the step's point
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -62,6 +64,16 @@ class Homotopy:
         warm = dict(ipopt_options or {})
         warm.update(WARM_OPTIONS)
         self.warm = IpoptSolver(relaxed.nlp, warm, name="relaxed_warm")
+        mpcc = relaxed.mpcc
+        n_y = mpcc.lowered.n_y
+        grad = mpcc.g_eq[:n_y] if n_y else ca.DM(0, 1)
+        self._stationarity = ca.Function("stationarity", [mpcc.w, mpcc.p], [ca.norm_inf(grad)], ["w", "p"], ["inf_norm"])
+
+    def stationarity(self, w: np.ndarray, p: np.ndarray) -> float:
+        """max |grad_y L(x, y, lam, mu)| at an MPCC point (the follower's stationarity residual)."""
+        if not np.all(np.isfinite(w)):
+            return float("nan")
+        return float(self._stationarity(w, p))
 
     def run(self, w0: np.ndarray, p: np.ndarray, start: int = 0, polish: bool = True,
             deadline: float | None = None) -> HomotopyResult:
@@ -85,7 +97,7 @@ class Homotopy:
                                 pe, r.lbw, r.ubw, r.lbg, r.ubg)
             comp = complementarity_residual(mpcc, res.w) if np.all(np.isfinite(res.w)) else np.inf
             steps.append(HomotopyStep(eps, res.objective, comp, res.ipopt_status, res.iterations,
-                                      res.time_s, start))
+                                      res.time_s, start, stationarity=self.stationarity(res.w, p)))
             last = res
             if res.success:
                 best_ok = res
@@ -116,7 +128,7 @@ class Homotopy:
             res = self.cold(w0, np.concatenate([p, [eps]]), lbw, ubw, r.lbg, r.ubg)
         comp = complementarity_residual(mpcc, res.w) if res.success else np.inf
         out.steps.append(HomotopyStep(0.0, res.objective, comp, res.ipopt_status, res.iterations,
-                                      res.time_s, start, phase="polish"))
+                                      res.time_s, start, phase="polish", stationarity=self.stationarity(res.w, p)))
         if res.success:  # exactly complementary: preferred over the relaxed end point
             out.w, out.complementarity, out.polished = res.w, comp, True
             out.ipopt_status = res.ipopt_status
