@@ -20,6 +20,17 @@ MAX_WEAK = 12
 MIN_NORM_LIMIT = 4000
 
 
+def _svd(k: KKTPieces, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Singular values and right singular vectors of the active Jacobian (cached on ``k``)."""
+    cache = k.__dict__.setdefault("_svd_cache", {})
+    key = np.asarray(rows, dtype=bool).tobytes()
+    if key not in cache:
+        J, _ = k.constraint_rows(rows)
+        _, s, Vt = np.linalg.svd(J.toarray(), full_matrices=True)
+        cache[key] = (s, Vt)
+    return cache[key]
+
+
 def licq_holds(k: KKTPieces, rows: np.ndarray, tol: float = 1e-9) -> bool | None:
     """Full row rank of the Jacobian of the constraints in ``rows`` (plus equalities); None if too big."""
     J, _ = k.constraint_rows(rows)
@@ -27,9 +38,9 @@ def licq_holds(k: KKTPieces, rows: np.ndarray, tol: float = 1e-9) -> bool | None
         return True
     if J.shape[0] > J.shape[1]:
         return False
-    if J.shape[0] * J.shape[1] > DENSE_LIMIT ** 2:
+    if J.shape[1] > DENSE_LIMIT:
         return None
-    s = np.linalg.svd(J.toarray(), compute_uv=False)
+    s, _ = _svd(k, rows)
     return bool(s[-1] > tol * max(1.0, s[0]))
 
 
@@ -45,7 +56,9 @@ def reduced_hessian_min_eig(k: KKTPieces, rows: np.ndarray, tol: float = 0.0) ->
     J, _ = k.constraint_rows(rows)
     Hd = k.H.toarray()
     if J.shape[0]:
-        Z = sla.null_space(J.toarray())
+        s, Vt = _svd(k, rows)
+        rank = int(np.sum(s > 1e-10 * max(1.0, s[0]))) if s.size else 0
+        Z = Vt[rank:].T
         if Z.shape[1] == 0:
             return np.inf
         Hr = Z.T @ Hd @ Z

@@ -123,51 +123,92 @@ def upper_gradient_evaluator(lp: LoweredProblem) -> _Evaluator:
 
 
 class KKTPieces:
-    """Numeric KKT pieces at one point (sparse matrices), plus slicing by active set."""
+    """Numeric KKT pieces at one point, plus the KKT matrix and right-hand side of an active set.
+
+    The matrices are kept as coordinate triplets straight from CasADi's compressed columns;
+    the KKT matrix and right-hand side are assembled with one COO -> CSC conversion each
+    (SciPy's block helpers cost more than the arithmetic at small and moderate sizes).
+    SciPy views (``H``, ``Jg_y``, ...) are built on first use.
+    """
+
+    _NAMES = {"H": 1, "L_yz": 2, "Jg_y": 4, "Jg_z": 5, "Jh_y": 7, "Jh_z": 8}
 
     def __init__(self, lp: LoweredProblem, x: np.ndarray, y: np.ndarray, p: np.ndarray,
                  lam: np.ndarray, mu: np.ndarray):
         ev = kkt_evaluator(lp)
         ev(x, y, p, lam, mu)
         self.grad = ev.dense(0)
-        self.H = ev.csc(1)
-        self.L_yz = ev.csc(2)
         self.g = ev.dense(3)
-        self.Jg_y, self.Jg_z = ev.csc(4), ev.csc(5)
         self.h = ev.dense(6)
-        self.Jh_y, self.Jh_z = ev.csc(7), ev.csc(8)
+        self._coo = {}
+        for name, j in self._NAMES.items():
+            row, colind, shape = ev.pattern[j]
+            col = np.repeat(np.arange(shape[1]), np.diff(colind))
+            self._coo[name] = (row, col, ev.res[j].copy(), shape)
+        self._views: dict[str, sps.csc_matrix] = {}
         self._rows_key: bytes | None = None
         self._rows: tuple = ()
+
+    def _view(self, name: str) -> sps.csc_matrix:
+        if name not in self._views:
+            r, c, v, shape = self._coo[name]
+            self._views[name] = sps.csc_matrix((v, (r, c)), shape=shape)
+        return self._views[name]
+
+    H = property(lambda self: self._view("H"))
+    L_yz = property(lambda self: self._view("L_yz"))
+    Jg_y = property(lambda self: self._view("Jg_y"))
+    Jg_z = property(lambda self: self._view("Jg_z"))
+    Jh_y = property(lambda self: self._view("Jh_y"))
+    Jh_z = property(lambda self: self._view("Jh_z"))
+
+    @property
+    def n(self) -> int:
+        return self._coo["H"][3][0]
+
+    def _active_triplets(self, active: np.ndarray, which: str):
+        """Rows of the active g block then the h block, renumbered from 0: (row, col, val, m)."""
+        key = np.asarray(active, dtype=bool)
+        new_row = np.full(key.size, -1)
+        idx = np.flatnonzero(key)
+        new_row[idx] = np.arange(idx.size)
+        r, c, v, _ = self._coo["Jg_" + which]
+        keep = new_row[r] >= 0 if r.size else np.zeros(0, dtype=bool)
+        rh, ch, vh, shape_h = self._coo["Jh_" + which]
+        rows = np.concatenate([new_row[r[keep]], rh + idx.size])
+        return rows, np.concatenate([c[keep], ch]), np.concatenate([v[keep], vh]), idx.size + shape_h[0]
 
     def constraint_rows(self, active: np.ndarray) -> tuple[sps.csr_matrix, sps.csr_matrix]:
         """(J, c_z) of the constraints treated as equalities: active g rows, then all h rows."""
         key = np.asarray(active, dtype=bool).tobytes()
         if self._rows_key != key:
-            idx = np.flatnonzero(active)
-            blocks_y = [b for b in (self.Jg_y.tocsr()[idx] if idx.size else None,
-                                    self.Jh_y.tocsr() if self.Jh_y.shape[0] else None) if b is not None]
-            blocks_z = [b for b in (self.Jg_z.tocsr()[idx] if idx.size else None,
-                                    self.Jh_z.tocsr() if self.Jh_z.shape[0] else None) if b is not None]
-            n, nz = self.H.shape[0], self.L_yz.shape[1]
-            J = sps.vstack(blocks_y, format="csr") if blocks_y else sps.csr_matrix((0, n))
-            Cz = sps.vstack(blocks_z, format="csr") if blocks_z else sps.csr_matrix((0, nz))
+            ry, cy, vy, m = self._active_triplets(active, "y")
+            rz, cz, vz, _ = self._active_triplets(active, "z")
+            nz = self._coo["L_yz"][3][1]
+            J = sps.csr_matrix((vy, (ry, cy)), shape=(m, self.n))
+            Cz = sps.csr_matrix((vz, (rz, cz)), shape=(m, nz))
             self._rows_key, self._rows = key, (J, Cz)
         return self._rows
 
     def matrix(self, active: np.ndarray) -> sps.csc_matrix:
         """The symmetric KKT matrix [[H, J^T], [J, 0]] of an active set."""
-        J, _ = self.constraint_rows(active)
-        m = J.shape[0]
-        if m == 0:
-            return self.H
-        return sps.bmat([[self.H, J.T], [J, None]], format="csc")
+        n = self.n
+        rH, cH, vH, _ = self._coo["H"]
+        rJ, cJ, vJ, m = self._active_triplets(active, "y")
+        rows = np.concatenate([rH, rJ + n, cJ])
+        cols = np.concatenate([cH, cJ, rJ + n])
+        vals = np.concatenate([vH, vJ, vJ])
+        return sps.csc_matrix((vals, (rows, cols)), shape=(n + m, n + m))
 
     def rhs(self, active: np.ndarray, columns: np.ndarray) -> sps.csc_matrix:
-        """Right-hand side -[L_yz; c_z] restricted to the chosen z columns."""
-        _, Cz = self.constraint_rows(active)
-        full = columns.size == self.L_yz.shape[1] and np.array_equal(columns, np.arange(columns.size))
-        Lz = self.L_yz if full else self.L_yz[:, columns]
-        if Cz.shape[0] == 0:
-            return -Lz
-        Cz = Cz.tocsc() if full else Cz.tocsc()[:, columns]
-        return -sps.vstack([Lz, Cz], format="csc")
+        """Right-hand side -[L_yz; c_z] restricted to the chosen z columns (in that order)."""
+        n = self.n
+        rL, cL, vL, shape = self._coo["L_yz"]
+        rC, cC, vC, m = self._active_triplets(active, "z")
+        new_col = np.full(shape[1], -1)
+        new_col[columns] = np.arange(columns.size)
+        rows = np.concatenate([rL, rC + n])
+        cols = new_col[np.concatenate([cL, cC])]
+        vals = -np.concatenate([vL, vC])
+        keep = cols >= 0
+        return sps.csc_matrix((vals[keep], (rows[keep], cols[keep])), shape=(n + m, columns.size))
