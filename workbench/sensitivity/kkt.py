@@ -162,6 +162,10 @@ class KKTPieces:
     Jh_y = property(lambda self: self._view("Jh_y"))
     Jh_z = property(lambda self: self._view("Jh_z"))
 
+    def values(self, name: str) -> np.ndarray:
+        """The stored non-zeros of one matrix (e.g. to take a norm without building it)."""
+        return self._coo[name][2]
+
     @property
     def n(self) -> int:
         return self._coo["H"][3][0]

@@ -62,7 +62,7 @@ class Sensitivity:
         r, k = self.response, self.kkt
         all_rows = r.active | r.weakly
         licq = licq_holds(k, all_rows)  # the SVD is shared with the curvature check when no row is weak
-        hnorm = max(1.0, float(abs(k.H).max())) if k.H.nnz else 1.0
+        hnorm = max(1.0, float(np.max(np.abs(k.values("H")), initial=0.0)))
         eig = reduced_hessian_min_eig(k, self.rows, SOSC_TOL * hnorm)
         self.checks.update(licq=licq, weakly_active=r.weakly_active,
                            sosc="not checked (large: relies on a nonsingular KKT matrix)" if eig is None
