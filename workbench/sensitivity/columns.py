@@ -11,8 +11,9 @@ from ..lower import LoweredProblem
 
 def resolve_wrt(problem: Any, lp: LoweredProblem, wrt: Any) -> tuple[np.ndarray, list[Hashable]]:
     """Column indices into z = [x; p] and their names, in the order asked for."""
-    leader = list(getattr(problem, "leader", [f"x{i}" for i in range(lp.n_x)]))
-    params = list(getattr(problem, "parameter_symbols", [f"p{i}" for i in range(lp.n_p)]))
+    leader = list(problem.leader) if hasattr(problem, "leader") else [f"x{i}" for i in range(lp.n_x)]
+    params = (list(problem.parameter_symbols) if hasattr(problem, "parameter_symbols")
+              else [f"p{i}" for i in range(lp.n_p)])
     names = leader + params
     if isinstance(wrt, str):
         if wrt == "leader":
