@@ -50,7 +50,7 @@ def reduced_hessian_min_eig(k: KKTPieces, rows: np.ndarray, tol: float = 0.0) ->
     When a Cholesky factorisation of Z^T H Z - tol I succeeds the answer is only known to
     exceed ``tol``, and ``tol`` is not returned: +inf stands for "positive definite beyond tol".
     """
-    n = k.H.shape[0]
+    n = k.n
     if n > DENSE_LIMIT:
         return None
     J, _ = k.constraint_rows(rows)
@@ -106,7 +106,7 @@ def directional_derivative(k: KKTPieces, strong: np.ndarray, weak: np.ndarray, d
     The accepted branch satisfies the directional KKT conditions: for weakly active i kept
     active dlam_i >= 0, for those released the linearised constraint stays >= 0.
     """
-    n = k.H.shape[0]
+    n = k.n
     widx = np.flatnonzero(weak)
     if widx.size > MAX_WEAK:
         raise MethodError(f"{widx.size} weakly active follower constraints: enumerating {2 ** widx.size} "
