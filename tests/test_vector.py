@@ -94,6 +94,11 @@ def test_large_declaration_is_linear_in_nonzeros():
     assert hess.nnz() == Qs.nnz  # the Hessian keeps Q's sparsity
 
 
+def test_symbolic_route_says_it_needs_sympy():
+    with pytest.raises(wb.MethodError, match="vectorised declaration"):
+        vector_problem().solve(method="substitution")
+
+
 def test_nonsmooth_callable_is_detected():
     p = wb.VectorBilevelProblem(1, 1, lambda x, y, p: x ** 2, lambda x, y, p: ca.fabs(y - x))
     with pytest.raises(NonSmoothError):

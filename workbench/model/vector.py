@@ -178,13 +178,8 @@ class VectorBilevelProblem:
         return out
 
     # -- the attributes the pipeline reads from a BilevelProblem ------------------
-    @property
-    def n_x(self) -> int:
-        return self._n_x
-
-    @property
-    def n_y(self) -> int:
-        return self._n_y
+    n_x = property(lambda self: self._n_x, doc="number of leader variables")
+    n_y = property(lambda self: self._n_y, doc="number of follower variables")
 
     def _cached(self, key: str, make: Callable[[], Any]) -> Any:
         if key not in self._lazy:
@@ -227,6 +222,13 @@ class VectorBilevelProblem:
         idx = np.flatnonzero(np.isfinite(bounds[block])) if block in bounds else np.arange(n)
         return [f"{block}[{int(i)}]" for i in idx]
 
+    def _no_sympy(self) -> Any:
+        raise MethodError(f"{self.name} is a vectorised declaration without SymPy objectives; symbolic "
+                          "routes and analyses (substitution, reaction_map, LaTeX) need a BilevelProblem. "
+                          "Use method='kkt' (the default), follower_response or sensitivity.")
+
+    F = property(_no_sympy)
+    f = property(_no_sympy)
     G = property(lambda self: self._rows("upper_ineq", "ineq"))
     H = property(lambda self: self._rows("upper_eq", "eq"))
     g = property(lambda self: self._rows("lower_ineq", "ineq"))
