@@ -209,3 +209,23 @@ def test_symbolic_refuses_singular_systems_and_falls_back_to_implicit_form():
     assert sym.implicit and sp.simplify(sym.dy_dx[0] - 1 / (sp.exp(y) + 3 * y ** 2)) == 0
     yv = s.response.y[0]
     assert s.dy_dx[0, 0] == pytest.approx(1 / (np.exp(yv) + 3 * yv ** 2), abs=1e-10)
+
+
+def test_two_weakly_active_constraints_one_sided_against_one_sided_differences():
+    # min 1/2 ((y1 - x)^2 + (y2 + x)^2) s.t. y1 >= 0, y2 >= 0: y1 = max(x, 0), y2 = max(-x, 0).
+    # At x = 0 both constraints are weakly active; right derivative (1, 0), left derivative (0, -1).
+    p = wb.BilevelProblem([x], [y1, y2], upper_objective=y1 + y2,
+                          lower_objective=((y1 - x) ** 2 + (y2 + x) ** 2) / 2,
+                          lower_constraints=[y1 >= 0, y2 >= 0])
+    s = p.sensitivity({x: 0.0})
+    assert s.status == "weakly_active" and s.response.weakly_active == [0, 1]
+    np.testing.assert_allclose(s.one_sided["+"][:, 0], [1.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(s.one_sided["-"][:, 0], [0.0, -1.0], atol=1e-12)
+    assert np.all(np.isnan(s.dy_dx))
+    # one-sided difference quotients of re-solved replies agree
+    h = 1e-6
+    y0 = p.follower_response({x: 0.0}).y
+    right = (p.follower_response({x: h}).y - y0) / h
+    left = (y0 - p.follower_response({x: -h}).y) / h
+    np.testing.assert_allclose(right, s.one_sided["+"][:, 0], atol=1e-6)
+    np.testing.assert_allclose(left, s.one_sided["-"][:, 0], atol=1e-6)

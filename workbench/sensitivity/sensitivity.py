@@ -33,9 +33,9 @@ class Sensitivity:
         self.columns, self.wrt_names = columns, names
         self.timings: dict[str, float] = {}
         self.checks: dict[str, Any] = {}
-        self.one_sided: dict[str, np.ndarray] | None = None
-        self.one_sided_multipliers: dict[str, np.ndarray] | None = None
-        self.multiplier_directions: np.ndarray | None = None
+        self._one_sided: dict[str, np.ndarray] | None = None
+        self._one_sided_multipliers: dict[str, np.ndarray] | None = None
+        self._multiplier_directions: np.ndarray | None = None
         self._dy = self._dlam = self._hyper = None
         r = response
         t0 = time.perf_counter()
@@ -106,13 +106,13 @@ class Sensitivity:
                 X = np.full_like(X, np.nan)
             self._dy, self._dlam = X[:n], self._expand(-X[n:], self.rows)
         elif self.status == "weakly_active":
-            self._one_sided()
+            self._compute_one_sided()
         elif self.status == "licq_fails":
             X, N = min_norm_solve(self.K, self.R)
             y_unique = N.shape[1] == 0 or np.max(np.abs(N[:n]), initial=0.0) < 1e-8
             self._dy = X[:n] if y_unique else np.full((n, ncol), np.nan)
             self._dlam = self._expand(-X[n:], self.rows)
-            self.multiplier_directions = self._expand(N[n:], self.rows) if N.size else np.zeros((self.n_constraints, 0))
+            self._multiplier_directions = self._expand(N[n:], self.rows) if N.size else np.zeros((self.n_constraints, 0))
             self.checks["dy_unique"] = bool(y_unique)
             self.checks["dlam"] = "non-unique: minimum-norm element + span(multiplier_directions)"
         else:
@@ -131,7 +131,7 @@ class Sensitivity:
             return False
         return True
 
-    def _one_sided(self) -> None:
+    def _compute_one_sided(self) -> None:
         r, n, ncol = self.response, self.lp.n_y, self.columns.size
         nz = self.lp.n_x + self.lp.n_p
         plus, minus = np.zeros((n, ncol)), np.zeros((n, ncol))
@@ -142,11 +142,32 @@ class Sensitivity:
             plus[:, j], lplus[:, j] = directional_derivative(self.kkt, r.active, r.weakly, d)
             dy, dl = directional_derivative(self.kkt, r.active, r.weakly, -d)
             minus[:, j], lminus[:, j] = -dy, -dl  # derivative from the left = -(derivative along -e_j)
-        self.one_sided = {"+": plus, "-": minus}
-        self.one_sided_multipliers = {"+": lplus, "-": lminus}
+        self._one_sided = {"+": plus, "-": minus}
+        self._one_sided_multipliers = {"+": lplus, "-": lminus}
         agree = np.isclose(plus, minus, rtol=1e-9, atol=1e-12)
         self._dy = np.where(agree, plus, np.nan)
         self._dlam = np.where(np.isclose(lplus, lminus, rtol=1e-9, atol=1e-12), lplus, np.nan)
+
+    @property
+    def one_sided(self) -> dict[str, np.ndarray] | None:
+        """At a weakly active point: {"+": right derivatives, "-": left derivatives} (n_y, n_wrt); else None."""
+        if self._dy is None:
+            self._forward()
+        return self._one_sided
+
+    @property
+    def one_sided_multipliers(self) -> dict[str, np.ndarray] | None:
+        """One-sided dlam/dz at a weakly active point, like :attr:`one_sided`."""
+        if self._dy is None:
+            self._forward()
+        return self._one_sided_multipliers
+
+    @property
+    def multiplier_directions(self) -> np.ndarray | None:
+        """When LICQ fails: columns spanning the directions in which dlam/dz is not determined."""
+        if self._dy is None:
+            self._forward()
+        return self._multiplier_directions
 
     @property
     def dy_dx(self) -> np.ndarray:
@@ -196,8 +217,6 @@ class Sensitivity:
 
     @property
     def one_sided_hypergradient(self) -> dict[str, np.ndarray] | None:
-        if self.one_sided is None:
-            _ = self.dy_dx
         if self.one_sided is None:
             return None
         Fz, Fy = self.upper_gradients()
