@@ -21,6 +21,8 @@ def _structure(lp: LoweredProblem) -> list[int] | None:
         return None
     if lp.h.numel() and not ca.is_linear(lp.h, lp.y):
         return None
+    if not lp.g.numel() or ca.is_linear(lp.g, lp.y):  # one pass over the block: O(size), not O(rows * n_y)
+        return []
     quad = []
     for i in range(int(lp.g.numel())):
         gi = lp.g[i]
