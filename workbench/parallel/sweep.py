@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
+import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -128,8 +130,9 @@ def _run_chunk(blob: bytes, key: str, what: str, over: str, points: list[np.ndar
     """Evaluate one chunk of points in a worker (or in-process for ``jobs=1``)."""
     from ..errors import WorkbenchError
     problem = _problem(blob, key)
-    out = []
+    out: list[dict] = []
     for pt in points:
+        t0 = time.perf_counter()
         try:
             if what == "solve":
                 out.append(_solve(problem, pt if over == "parameters" else fixed, options))
@@ -138,6 +141,7 @@ def _run_chunk(blob: bytes, key: str, what: str, over: str, points: list[np.ndar
             out.append((_response if what == "response" else _sensitivity)(problem, x, p, options))
         except WorkbenchError as exc:  # a failed point is a result (with its reason), not a crash
             out.append(dict(ok=False, status=getattr(exc, "status", type(exc).__name__), error=str(exc)))
+        out[-1].update(time_s=time.perf_counter() - t0, worker=os.getpid())
     return out
 
 
