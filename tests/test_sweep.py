@@ -95,6 +95,13 @@ def test_vector_declaration_sweeps_on_cluster(client):
     np.testing.assert_allclose(r.values("y"), pts, atol=1e-8)
 
 
+def test_executor_from_a_scheduler_address(client):
+    # what the BOLIB benchmark's --dask ADDRESS uses: connect, run, close the new client only
+    with executor(client=client.scheduler.address) as pool:
+        assert list(pool.map(abs, [-1, 2, -3])) == [1, 2, 3]
+    assert client.status == "running"
+
+
 def test_bad_sweep_input_is_typed():
     p = model()
     with pytest.raises(MethodError, match="what must be"):
