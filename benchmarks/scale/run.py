@@ -6,9 +6,10 @@
 Each (family, n) runs in a fresh subprocess so its peak resident memory (getrusage ru_maxrss,
 which includes CasADi's and Ipopt's C++ allocations that tracemalloc cannot see) is its own.
 Timed stages: build (data -> VectorBilevelProblem -> CasADi, i.e. ``lower``), solve (``p.solve``
-through the KKT route with one leader start; this includes the route's own certificate), and a
-separate certification (convexity proof by sparse LDL inertia + follower re-solves) at the
-solution, and the hypergradient dF/dx from the follower's KKT sensitivity system there. Growth exponents are least-squares slopes of log(time or memory) on log(n_y).
+through the KKT route with one leader start; this includes the route's own certificate), a
+separate certification (sparse convexity proof + follower re-solves) at the solution, and the
+hypergradient dF/dx from the follower's KKT sensitivity system there. Growth exponents are
+least-squares slopes of log(time or memory) on log(n_y).
 """
 from __future__ import annotations
 
@@ -93,13 +94,14 @@ What keeps the pipeline sparse at these sizes (found by profiling n_y = 1000):
 - Declaration: `VectorBilevelProblem` builds CasADi SX graphs with sparse `mtimes`, so the
   follower objective has O(nnz(Q)) nodes; no SymPy expression per entry.
 - Data structure matters for every sparse factorisation (MUMPS in Ipopt, SuperLU in the
-  sensitivity, LDL in the convexity test): with *random* sparse design rows XᵀX is an expander
+  sensitivity): with *random* sparse design rows XᵀX is an expander
   graph and its factors fill in almost completely (Ipopt at n = 1000: 0.13 s per iteration,
   symbolic Jacobian 6 s). The benchmark's designs are local (banded), as in signal/time-series
   regression; that gave 0.015 s per iteration and 0.23 s for the Jacobian at n = 1000.
 - `certify/convexity.py` formed the follower Hessian densely and called `eigvalsh` (5 s per call at
-  n = 1000, O(n³) and 800 MB at 10⁴); for n_y > 200 it now reads the inertia of a sparse LDLᵀ
-  factorisation of H + τI (CasADi `Linsol("ldl").neig`): PSD within τ iff no negative pivots.
+  n = 1000, O(n³) and 800 MB at 10⁴). It now stays sparse (Gershgorin, then ARPACK's smallest
+  eigenvalue); its structure check tested each of g's rows for linearity separately, O(rows · n_y):
+  78 s at n_y = 10⁴ for box_qp, now one check of the whole block (1.9 s for the full test).
 - `box_from_constraints` differentiated every constraint row separately (O(rows · n));
   vectorised declarations hand their bounds over as `lp.known_boxes`.
 - The homotopy re-solved the same NLP for 10 values of eps when the MPCC had no complementarity
