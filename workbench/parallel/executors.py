@@ -21,7 +21,7 @@ class _OwnedClientExecutor(Executor):
 
     def __init__(self, client: Any):
         self.client = client
-        self._inner = client.get_executor()
+        self._inner = client.get_executor(pure=False)
 
     def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> Future:
         return self._inner.submit(fn, *args, **kwargs)
@@ -56,7 +56,7 @@ def executor(client: Any = None, jobs: int | None = None, start_method: str | No
             return _OwnedClientExecutor(Client(client))
         if not hasattr(client, "get_executor"):
             raise MethodError(f"client must be a dask.distributed.Client or an address string, got {type(client).__name__}")
-        return client.get_executor()
+        return client.get_executor(pure=False)  # every submit is its own task, as in concurrent.futures
     if jobs is not None and (not isinstance(jobs, int) or jobs < 1):
         raise MethodError(f"jobs must be a positive integer, got {jobs!r}")
     context = multiprocessing.get_context(start_method) if start_method else None
