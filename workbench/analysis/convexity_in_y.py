@@ -92,6 +92,13 @@ def _symbolic(M: sp.Matrix) -> tuple[bool | None, str]:
             return ok, f"second derivative {e} has minimum {val} (= {float(val):.6g}) at {v} = {arg}"
         return None, f"second derivative {e}: sign not decided symbolically"
     n = M.shape[0]
+    if M.is_diagonal():
+        if all(sp.simplify(M[i, i]).is_nonnegative for i in range(n)):
+            return True, "diagonal Hessian with nonnegative entries (SymPy)"
+        return None, "diagonal Hessian; the sign of its entries is not decided symbolically"
+    if n > 3 or not all(e.is_polynomial() for e in M):  # minors of rational/transcendental or
+        # large Hessians blow up in SymPy: leave them to sampling
+        return None, f"{n}x{n} Hessian depends on the variables; PSD left to sampling"
     minors = [M.extract(list(S), list(S)).det() for k in range(1, n + 1) for S in itertools.combinations(range(n), k)]
     if all(sp.simplify(m).is_nonnegative for m in minors):
         return True, "all principal minors of the Hessian are nonnegative (SymPy)"
@@ -120,7 +127,7 @@ def follower_convexity(problem: Any, parameters: Mapping | None = None, n_sample
     evidence, undecided, H_f = [], [], None
     terms = problem.nonsmooth_follower_terms()
     if terms:
-        return FollowerConvexity("unknown", False, [f"{w} contains the non-smooth term {t}; no Hessian"])
+        return FollowerConvexity("unknown", False, [f"{w} contains the non-smooth term {t}; no Hessian" for w, t in terms[:1]])
     for what, e, sign in _pieces(problem, values):
         H = sp.hessian(e, ys)
         if what == "lower objective f":

@@ -116,6 +116,10 @@ def run(names: list[str], options: dict, time_limit: float = 20.0, jobs: int = 2
             del running[name]
             for k in ("x", "y", "upper_value", "lower_value"):
                 rec.setdefault(k, None)
+            if "F_best" not in rec:  # a killed or crashed worker sent nothing: the data still says it
+                from .. import bolib
+                info = bolib.record(name)
+                rec["F_best"], rec["flag"] = info["F_best"], info["flag"]
             rec.setdefault("certified", False)
             if rec.get("time_s", 0) > time_limit and rec.get("status") not in ("time_limit", "crashed"):
                 rec["status"], rec["certified"], rec["solved"] = "time_limit", False, False
