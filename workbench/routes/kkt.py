@@ -25,7 +25,7 @@ from ..lower import LoweredProblem, lower
 from ..reformulate import Bilevel2MPCC, Chain, MPCCRelax, Relaxation, initial_w
 from ..result import BilevelResult
 from ..solve import FollowerSolver, Homotopy, box_from_constraints
-from .value_function import sample_reduced_objective, value_function_cuts
+from .value_function import OptimisticSelection, sample_reduced_objective, value_function_cuts
 
 log = logging.getLogger("workbench.routes.kkt")
 
@@ -90,7 +90,7 @@ def solve_kkt(problem: Any, relaxation: "str | Relaxation" = "scholtes", paramet
         if start and any(s in problem.leader for s in start) else lp.x_start
     y0 = np.array([float((start or {}).get(s, problem.start.get(s, 0.0))) for s in problem.follower])
     if time_limit is not None:  # one Ipopt call must not eat the whole budget
-        ipopt_options = dict(ipopt_options or {}, **{"ipopt.max_wall_time": max(time_limit / 3, 0.5)})
+        ipopt_options = dict(ipopt_options or {}, **{"ipopt.max_wall_time": max(time_limit / 6, 0.5)})
     run = _Run(lp, p, FollowerSolver(lp, tight=True), scheme, schedule, ipopt_options, deadline,
                dict(n_random=certify_starts, gap_tol=gap_tol, feas_tol=feas_tol, seed=seed))
     cuts_ok = not ca.depends_on(ca.vertcat(lp.g, lp.h), lp.x)
@@ -103,10 +103,10 @@ def solve_kkt(problem: Any, relaxation: "str | Relaxation" = "scholtes", paramet
         starts = new_starts + starts[:2]
     if global_search and not run.late():
         full = run.needs_global_search()
-        if full and cuts_ok:
-            run.value_function_loop(x0, y0)
         if lp.n_x <= sample_dims:  # a convex follower needs one solve per sample: a light scan
             run.sampling(x0, y0, seed, light=not full)
+        if full and cuts_ok and not run.late():
+            run.value_function_loop(x0, y0)
     for _ in range(3):  # a strong re-check that finds a better reply restarts the search from it
         restarts = run.final_check()
         if not restarts or run.late():
@@ -140,6 +140,7 @@ class _Run:
         self.rows: list[dict] = []
         self.statuses: Counter = Counter()
         self._k = 0
+        self._selection: OptimisticSelection | None = None
 
     def late(self) -> bool:
         return self.deadline is not None and time.monotonic() > self.deadline
@@ -183,6 +184,8 @@ class _Run:
         A candidate that fails loses its pass and the next best is checked.
         """
         ranked = sorted((c for c in self.candidates if c.certificate.passed and not c.strong), key=lambda c: c.upper)
+        if ranked:
+            self.select_optimistically(ranked[0])
         restarts = []
         for c in ranked[:max_checks]:
             if c.certificate.follower_convex:
@@ -200,6 +203,29 @@ class _Run:
             c.certificate.passed = False
             c.certificate.reasons.append("not re-certified with the strong multistart (check budget spent)")
         return restarts
+
+    def select_optimistically(self, c: Candidate) -> None:
+        """Move y within the follower's optimal set towards the leader (see OptimisticSelection)."""
+        if self._selection is None:
+            self._selection = OptimisticSelection(self.lp, self.ipopt_options)
+        # Solve with a loose and a 10^4 times tighter value tolerance: on a genuine face of optimal
+        # replies the leader's gain is the same; a gain that only exploits the tolerance (it grows
+        # like sqrt(tol) for a strict minimum) shrinks, and is refused.
+        loose = self._selection(c.x, self.p, c.y, c.certificate.phi, tol=1e-8)
+        y = self._selection(c.x, self.p, c.y if loose is None else loose, c.certificate.phi, tol=1e-12)
+        if loose is None or y is None:
+            return
+        gain_loose = c.upper - float(self.lp.evaluate("upper_objective", c.x, loose, self.p)[0])
+        gain = c.upper - float(self.lp.evaluate("upper_objective", c.x, y, self.p)[0])
+        if gain <= 1e-7 * (1 + abs(c.upper)) or gain < 0.5 * gain_loose:
+            return
+        fs = self.follower.solve(c.x, self.p, y)  # multipliers of the selected reply
+        cert = self.certify(c.x, y, fs.lam if fs.success else None)
+        if cert.passed:
+            self.add(c.x, y, fs.lam if fs.success else c.lam, fs.mu if fs.success else c.mu, cert,
+                     c.ipopt_status, -3)
+            c.certificate.passed = False
+            c.certificate.reasons.append("superseded by the optimistic choice in the follower's optimal set")
 
     def homotopies(self, starts, rnd: int, stop_on_consensus: bool = False) -> list:
         """One homotopy per start on the MPCC with the current cuts; returns restarts from better replies."""

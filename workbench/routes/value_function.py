@@ -143,3 +143,29 @@ def value_function_cuts(lp: LoweredProblem, follower: FollowerSolver, p, x0, y0,
             break
         cuts.append(cert.better_y)
     return out
+
+
+class OptimisticSelection:
+    """At a fixed x, the follower reply best for the leader among the follower's optimal replies.
+
+        min_y F(x, y)  s.t.  g(x, y) >= 0, h(x, y) = 0, f(x, y) <= phi(x) + tol
+
+    When the follower's solution set is not a single point (a face of an LP, a ridge of
+    optimal points), this is the optimistic choice; the certificate is re-run on its answer.
+    """
+
+    def __init__(self, lp: LoweredProblem, ipopt_options: dict | None = None):
+        self.lp = lp
+        bound = ca.SX.sym("phi_plus_tol") if isinstance(lp.y, ca.SX) else ca.MX.sym("phi_plus_tol")
+        g = ca.vertcat(lp.g, bound - lp.f, lp.h)
+        self.n_in, self.n_eq = int(lp.g.numel()) + 1, int(lp.h.numel())
+        nlp = {"x": lp.y, "p": ca.vertcat(lp.x, lp.p, bound), "f": lp.F, "g": g}
+        self.solver = IpoptSolver(nlp, dict(ipopt_options or {}, **{"ipopt.bound_relax_factor": 0.0}),
+                                  name="optimistic_selection")
+
+    def __call__(self, x, p, y, phi: float, tol: float = 1e-9) -> np.ndarray | None:
+        n = self.lp.n_y
+        r = self.solver(y, np.concatenate([x, p, [phi + tol * (1 + abs(phi))]]), np.full(n, -np.inf),
+                        np.full(n, np.inf), np.zeros(self.n_in + self.n_eq),
+                        np.concatenate([np.full(self.n_in, np.inf), np.zeros(self.n_eq)]))
+        return r.w if r.success else None
