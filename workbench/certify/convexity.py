@@ -47,8 +47,11 @@ def _is_psd(H: ca.DM, tol: float = 1e-10) -> bool:
         return True
     if S.shape[0] <= 400:
         return float(np.min(np.linalg.eigvalsh(S.toarray()))) >= -tol * scale
-    from scipy.sparse.linalg import eigsh
-    smallest = eigsh(S.tocsc(), k=1, which="SA", return_eigenvectors=False, tol=1e-8)[0]
+    from scipy.sparse.linalg import ArpackNoConvergence, eigsh
+    try:
+        smallest = eigsh(S.tocsc(), k=1, which="SA", return_eigenvectors=False, tol=1e-8)[0]
+    except ArpackNoConvergence:  # undecided means "not shown convex": the certificate then multistarts
+        return False
     return float(smallest) >= -1e-8 * scale
 
 

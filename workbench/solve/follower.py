@@ -71,7 +71,7 @@ def box_from_constraints(lp: LoweredProblem, which: str = "y") -> tuple[np.ndarr
     v = lp.y if which == "y" else lp.x
     n = int(v.numel())
     lo, hi = np.full(n, -np.inf), np.full(n, np.inf)
-    exprs = [lp.g, lp.G] if which == "y" else [lp.G]
+    exprs = [lp.g] if which == "y" else [lp.G]  # the follower's box comes from its own constraints only
     others = ca.vertcat(lp.x, lp.p) if which == "y" else ca.vertcat(lp.y, lp.p)
     for block in exprs:
         for k in range(int(block.numel())):
