@@ -15,5 +15,5 @@ __all__ = ["BilevelProblem", "BilevelResult", "ConstraintError", "Maximize", "Me
            "UnknownSymbolError", "ValueInputError", "WorkbenchError", "errors", "named"]
 __all__ += ["compare", "explore", "latex"]
 from .model.vector import VectorBilevelProblem
-from .parallel import sweep
-__all__ += ["VectorBilevelProblem", "sweep"]
+from .parallel import multistart, sweep
+__all__ += ["VectorBilevelProblem", "multistart", "sweep"]

@@ -13,7 +13,7 @@ import sys
 import time
 
 from .. import bolib
-from .bolib_run import BASELINE, run, summarise
+from .bolib_run import BASELINE, run, run_on_executor, summarise
 from .report import markdown
 
 
@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--method", default="auto", help="solution route (auto: MILP for linear problems, else KKT)")
     b.add_argument("--baseline", action="store_true", help="also run the one-start Scholtes baseline")
     b.add_argument("--summary", help="write a Markdown summary table here")
+    b.add_argument("--dask", metavar="ADDRESS", help="run on a Dask scheduler (e.g. tcp://127.0.0.1:8786) "
+                   "instead of local processes")
     args = ap.parse_args(argv)
 
     names = args.only or bolib.names()
@@ -43,8 +45,15 @@ def main(argv: list[str] | None = None) -> int:
               f"F={fmt(rec.get('upper_value'))} best={fmt(rec.get('F_best'))} {rec.get('time_s', 0):.2f}s",
               flush=True)
 
+    def solve_all(options):
+        if args.dask:
+            from ..parallel import executor
+            with executor(client=args.dask) as ex:
+                return run_on_executor(names, options, args.time_limit, ex, progress)
+        return run(names, options, args.time_limit, args.jobs, progress)
+
     t0 = time.perf_counter()
-    records = run(names, {"method": args.method, "relaxation": args.relaxation}, args.time_limit, args.jobs, progress)
+    records = solve_all({"method": args.method, "relaxation": args.relaxation})
     wall = time.perf_counter() - t0
     with open(args.out, "w") as fh:
         json.dump(records, fh, indent=1)
@@ -54,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.baseline:
         print("-- baseline: one-start Scholtes homotopy --", flush=True)
         t0 = time.perf_counter()
-        base_records = run(names, BASELINE, args.time_limit, args.jobs, progress)
+        base_records = solve_all(BASELINE)
         base_summary = summarise(base_records)
         base_summary["wall_s"] = time.perf_counter() - t0
     print(json.dumps({"workbench": summary, "baseline": base_summary}, indent=1))

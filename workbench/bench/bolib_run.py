@@ -130,6 +130,26 @@ def run(names: list[str], options: dict, time_limit: float = 20.0, jobs: int = 2
     return [results[n] for n in names]
 
 
+def run_on_executor(names: list[str], options: dict, time_limit: float, ex: Any,
+                    progress: Callable[[dict, int, int], None] | None = None) -> list[dict]:
+    """The same records computed on any concurrent.futures executor (e.g. a Dask cluster).
+
+    Tasks cannot be killed there, so the limit is the route's own ``time_limit``: a record whose
+    time exceeds it is marked "time_limit" like in :func:`run`.
+    """
+    from concurrent.futures import as_completed
+    futures = {ex.submit(solve_one, n, options, time_limit): n for n in names}
+    results: dict[str, dict] = {}
+    for fut in as_completed(futures):
+        rec = fut.result()
+        if rec.get("time_s", 0) > time_limit and rec.get("status") != "crashed":
+            rec["status"], rec["certified"], rec["solved"] = "time_limit", False, False
+        results[futures[fut]] = rec
+        if progress:
+            progress(rec, len(results), len(names))
+    return [results[n] for n in names]
+
+
 def summarise(records: list[dict]) -> dict:
     with_best = [r for r in records if r.get("F_best") is not None]
     times = np.array([r.get("time_s") or 0.0 for r in records])
