@@ -97,7 +97,8 @@ def certify(lp: LoweredProblem, x: np.ndarray, y: np.ndarray, p: np.ndarray,
     f_star = float(lp.evaluate("lower_objective", x, y, p)[0])
     lower_inf = _infeasibility(lp, x, y, p, "lower")
     upper_inf = _infeasibility(lp, x, y, p, "upper")
-    starts = follower_starts(lp, y, 0 if follower_convex else n_random, seed, 0 if follower_convex else grid)
+    # A convex follower's KKT points are global: one re-solve from y confirms the value.
+    starts = [y] if follower_convex else follower_starts(lp, y, n_random, seed, grid)
     sols = follower.multistart(x, p, starts)
     good = [s for s in sols if s.success and _infeasibility(lp, x, s.y, p, "lower") <= feas_tol]
     diverged = [s for s in sols if s.status == "unbounded" or (np.isfinite(s.value) and s.value < -1e12
