@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({"workbench": summary, "baseline": base_summary}, indent=1))
     if args.summary:
         with open(args.summary, "w") as fh:
-            fh.write(markdown(records, summary, base_records, base_summary, " ".join(sys.argv)))
+            fh.write(markdown(records, summary, base_records, base_summary,
+                              "python -m workbench.bench " + " ".join(argv if argv is not None else sys.argv[1:])))
     return 0
 
 
