@@ -135,3 +135,14 @@ def test_infeasible_follower_is_reported_not_returned():
     with pytest.raises(wb.SolverFailure) as err:
         r.leader
     assert r.ipopt_status in str(err.value)
+
+
+def test_unbounded_follower_is_reported_not_returned():
+    # f = -y has no minimiser for any x: no bilevel-feasible point exists.
+    p = wb.BilevelProblem(leader=[x], follower=[y], upper_objective=x ** 2 + y ** 2,
+                          upper_constraints=[x >= 0, x <= 1], lower_objective=-y)
+    r = p.solve(n_starts=2)
+    assert r.status == "unbounded"
+    assert r.ipopt_status and r.ipopt_status != "Solve_Succeeded" and "unbounded" in r.message
+    with pytest.raises(wb.SolverFailure, match="unbounded"):
+        r.follower

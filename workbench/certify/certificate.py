@@ -39,6 +39,8 @@ class Certificate:
     follower_convex: bool
     tolerance: dict = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
+    follower_unbounded: bool = False           # a re-solve diverged: no follower optimum at x
+    follower_ipopt_status: str | None = None   # Ipopt's status of that re-solve
 
     def summary(self) -> str:
         verdict = "passed" if self.passed else "FAILED: " + "; ".join(self.reasons)
@@ -132,5 +134,6 @@ def certify(lp: LoweredProblem, x: np.ndarray, y: np.ndarray, p: np.ndarray,
         stationarity=None, starts_used=len(starts), starts_succeeded=len(good),
         follower_convex=follower_convex,
         tolerance={"gap": gap_tol, "feasibility": feas_tol, "relative_to": "1 + |f(x*, y*)|"},
-        reasons=reasons,
+        reasons=reasons, follower_unbounded=bool(diverged),
+        follower_ipopt_status=diverged[0].ipopt_status if diverged else None,
     )

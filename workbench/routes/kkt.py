@@ -325,6 +325,11 @@ def _pick(problem, lp, p, candidates, rows, statuses, scheme, elapsed, cuts) -> 
         return BilevelResult(status=status, ipopt_status=ipopt,
                              message=f"no start produced a solution (Ipopt statuses: {dict(statuses)})", **base)
     certified = [c for c in candidates if c.certificate.passed]
+    if not certified and all(c.certificate.follower_unbounded for c in candidates):
+        ipopt = candidates[0].certificate.follower_ipopt_status
+        return BilevelResult(status="unbounded", ipopt_status=ipopt, message=(
+            "the follower is unbounded below at every leader point tried (its re-solve ended with Ipopt "
+            f"status {ipopt}): no follower-optimal response exists; bound the follower's variables"), **base)
     if certified:
         best = min(certified, key=lambda c: c.upper)
         status = "optimal"
