@@ -1,7 +1,6 @@
 """Markdown summary of a BOLIB run (committed under benchmarks/results/)."""
 from __future__ import annotations
 
-import numpy as np
 
 
 def _ratio(a: float, b: float) -> str:

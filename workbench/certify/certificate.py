@@ -13,7 +13,6 @@ the KKT point is provably optimal.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 

@@ -8,14 +8,13 @@ certifying and differentiating are methods that hand it to the later stages.
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Hashable, Iterable, Mapping, Sequence
 
 import numpy as np
 import sympy as sp
 
 from ..errors import ModelError, UnknownSymbolError, ValueInputError
-from .constraints import Constraint, normalise
+from .constraints import normalise
 from .objective import split_objective
 
 NONSMOOTH = (sp.Abs, sp.Max, sp.Min, sp.sign, sp.floor, sp.ceiling, sp.Heaviside, sp.Piecewise)
