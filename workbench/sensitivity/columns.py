@@ -1,6 +1,7 @@
 """Which derivative columns: ``wrt="leader"``, ``"parameters"``, or a list of symbols/indices."""
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Hashable
 
 import numpy as np
@@ -9,11 +10,17 @@ from ..errors import ValueInputError
 from ..lower import LoweredProblem
 
 
+@lru_cache(maxsize=64)
+def _numbered(prefix: str, n: int) -> tuple[str, ...]:
+    """Default column names x0, x1, ... for problems built without symbols (cached: n can be 10^4)."""
+    return tuple(f"{prefix}{i}" for i in range(n))
+
+
 def resolve_wrt(problem: Any, lp: LoweredProblem, wrt: Any) -> tuple[np.ndarray, list[Hashable]]:
     """Column indices into z = [x; p] and their names, in the order asked for."""
-    leader = list(problem.leader) if hasattr(problem, "leader") else [f"x{i}" for i in range(lp.n_x)]
+    leader = list(problem.leader) if hasattr(problem, "leader") else list(_numbered("x", lp.n_x))
     params = (list(problem.parameter_symbols) if hasattr(problem, "parameter_symbols")
-              else [f"p{i}" for i in range(lp.n_p)])
+              else list(_numbered("p", lp.n_p)))
     names = leader + params
     if isinstance(wrt, str):
         if wrt == "leader":

@@ -90,6 +90,8 @@ class _Evaluator:
         for a, v in zip(self.args, args):
             a[:] = np.asarray(v, dtype=float).reshape(-1)
         self.run()
+        if self.buf.ret() != 0:  # e.g. a Cholesky inside the Function met a non-positive pivot
+            raise RuntimeError(f"evaluating CasADi Function {self.f.name()!r} failed (return code {self.buf.ret()})")
         return self.res
 
     def csc(self, j: int) -> sps.csc_matrix:

@@ -16,18 +16,29 @@ import scipy.sparse.linalg as spla
 
 from ..errors import MethodError
 from .columns import resolve_wrt
+from .compiled import SOSC_TOL, CompiledKKT, RegularSolution, compiled_args, compiled_kkt, regular_solve
 from .degenerate import directional_derivative, licq_holds, min_norm_solve, reduced_hessian_min_eig
 from .kkt import KKTPieces, upper_gradient_evaluator
 from .response import FollowerResponse, follower_response
 
-SOSC_TOL = 1e-9
+
 RESIDUAL_TOL = 1e-8
+EAGER_COLUMNS = 32  # up to this many columns dy/dz is solved together with the hypergradient
+
+
+def _singular_values(J: np.ndarray) -> np.ndarray:
+    """Singular values of a dense Jacobian; rows with disjoint supports (bounds, one variable
+    per constraint) are orthogonal, so their singular values are the row norms (no SVD)."""
+    if J.size and np.count_nonzero(J, axis=0).max() <= 1:
+        return np.sqrt(np.einsum("ij,ij->i", J, J))
+    return np.linalg.svd(J, compute_uv=False)
 
 
 class Sensitivity:
     """Derivatives of the follower's reply; see module docstring. Build with :func:`sensitivity`."""
 
-    def __init__(self, response: FollowerResponse, columns: np.ndarray, names: list[Hashable]):
+    def __init__(self, response: FollowerResponse, columns: np.ndarray, names: list[Hashable],
+                 compiled: bool = True):
         self.response = response
         self.problem, self.lp = response.problem, response.lp
         self.columns, self.wrt_names = columns, names
@@ -37,25 +48,103 @@ class Sensitivity:
         self._one_sided_multipliers: dict[str, np.ndarray] | None = None
         self._multiplier_directions: np.ndarray | None = None
         self._dy = self._dlam = self._hyper = None
-        r = response
+        self._kkt = self._K = self._R = self._lu = None
+        self.rows = response.active.copy()          # strongly active inequalities
+        self.compiled: CompiledKKT | None = None
         t0 = time.perf_counter()
-        self.kkt = KKTPieces(self.lp, r.x, r.y, r.p, r.lam, r.mu)
-        self.rows = r.active.copy()                 # strongly active inequalities
-        self.K = self.kkt.matrix(self.rows)
-        self.R = self.kkt.rhs(self.rows, columns)
+        if compiled and self._try_compiled():
+            self.timings["compiled"] = time.perf_counter() - t0
+            return
+        self.timings["compiled_attempt"] = time.perf_counter() - t0
+        self._general_init()
+
+    def _try_compiled(self) -> bool:
+        """The regular case in one compiled call (see compiled.py); False if a dense check is needed.
+
+        With few columns, dy/dz is solved in the same call as the hypergradient (one factorisation).
+        """
+        r, lp = self.response, self.lp
+        m = int(r.active.sum()) + int(lp.h.numel())
+        if r.weakly.any() or m > lp.n_y:
+            return False
+        c = compiled_kkt(lp)
+        self._args = compiled_args(r)
+        eager = self.columns if self.columns.size <= EAGER_COLUMNS else self.columns[:0]
+        sol = regular_solve(c, self._args, eager)
+        if sol is None or not self._solution_ok(sol):
+            return False
+        licq: bool | None = True if m == 0 else None
+        if sol.J is not None and m:
+            sv = _singular_values(sol.J[np.concatenate([np.flatnonzero(r.active), c.ng + np.arange(c.nh)])])
+            licq = bool(sv.min() > 1e-9 * max(1.0, sv.max()))
+            if not licq:
+                return False
+        self.compiled, self.status = c, "regular"
+        self._hyper = sol.hypergradient[self.columns]
+        if eager.size:
+            self._set_forward(sol.X)
+        self.checks.update(licq=licq, weakly_active=[], sosc=True, solve_residual=sol.residual,
+                           hessian="positive definite (Cholesky of H - tau I)")
+        return True
+
+    @staticmethod
+    def _solution_ok(sol: RegularSolution) -> bool:
+        return bool(np.isfinite(sol.residual) and sol.residual <= RESIDUAL_TOL
+                    and np.all(np.isfinite(sol.hypergradient)) and np.all(np.isfinite(sol.X)))
+
+    def _set_forward(self, X: np.ndarray) -> None:
+        n = self.lp.n_y
+        X[n: n + self.kkt_ng][~self.rows] = 0.0  # inactive rows read dlam_i = 0 exactly
+        self._dy, self._dlam = X[:n], -X[n:]
+
+    def _general_init(self) -> None:
+        """Assembly in SciPy, the dense degeneracy checks, one sparse LU (any status)."""
+        r = self.response
+        t0 = time.perf_counter()
+        self._kkt = KKTPieces(self.lp, r.x, r.y, r.p, r.lam, r.mu)
+        self._K = self._kkt.matrix(self.rows)
+        self._R = self._kkt.rhs(self.rows, self.columns)
         self.timings["assembly"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         self.status = self._classify()
         self.timings["checks"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        self.lu = None
         if self.status in ("regular", "weakly_active"):
             try:
-                self.lu = spla.splu(self.K, permc_spec="MMD_AT_PLUS_A")
+                self._lu = spla.splu(self.K, permc_spec="MMD_AT_PLUS_A")
             except RuntimeError:
                 self.status = "singular"
                 self.checks["kkt_matrix"] = "exactly singular"
         self.timings["factor"] = time.perf_counter() - t0
+
+    # -- the SciPy view of the system (built on demand after the compiled path) -----------
+    @property
+    def kkt(self) -> KKTPieces:
+        if self._kkt is None:
+            r = self.response
+            self._kkt = KKTPieces(self.lp, r.x, r.y, r.p, r.lam, r.mu)
+        return self._kkt
+
+    @property
+    def K(self) -> Any:
+        """The active-set KKT matrix [[H, J^T], [J, 0]] (SciPy CSC)."""
+        if self._K is None:
+            self._K = self.kkt.matrix(self.rows)
+        return self._K
+
+    @property
+    def R(self) -> Any:
+        """Right-hand side -[L_yz; c_z] of the chosen columns (SciPy CSC)."""
+        if self._R is None:
+            self._R = self.kkt.rhs(self.rows, self.columns)
+        return self._R
+
+    @property
+    def lu(self) -> Any:
+        """SuperLU factors of ``K`` (None unless the point is regular or weakly active)."""
+        if self._lu is None and self.status == "regular":
+            self._lu = spla.splu(self.K, permc_spec="MMD_AT_PLUS_A")
+        return self._lu
 
     # -- classification --------------------------------------------------------
     def _classify(self) -> str:
@@ -87,8 +176,12 @@ class Sensitivity:
     def n_constraints(self) -> int:
         return len(self.multiplier_names)
 
+    @property
+    def kkt_ng(self) -> int:
+        return int(self.lp.g.numel())
+
     def _expand(self, dnu: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        ng = self.kkt.g.size
+        ng = self.kkt_ng
         idx = np.flatnonzero(rows)
         out = np.zeros((self.n_constraints,) + dnu.shape[1:])
         out[idx] = dnu[: idx.size]
@@ -99,7 +192,16 @@ class Sensitivity:
     def _forward(self) -> None:
         n, t0 = self.lp.n_y, time.perf_counter()
         ncol = self.columns.size
-        if self.status == "regular":
+        if self.status == "regular" and self.compiled is not None:
+            sol = regular_solve(self.compiled, self._args, self.columns)
+            if sol is None or not self._solution_ok(sol):  # cannot happen after the same check passed
+                self.status = "singular"
+                self.checks["kkt_matrix"] = "the compiled solve failed on re-evaluation"
+                self._dy = np.full((n, ncol), np.nan)
+                self._dlam = np.full((self.n_constraints, ncol), np.nan)
+            else:
+                self._set_forward(sol.X)
+        elif self.status == "regular":
             Rd = self.R.toarray()
             X = self.lu.solve(Rd)
             if not self._accurate(X, Rd):
@@ -264,12 +366,16 @@ class Sensitivity:
 
 
 def sensitivity(problem: Any, leader: Any, parameters: Any = None, wrt: Any = "leader",
-                response: FollowerResponse | None = None, **options: Any) -> Sensitivity:
-    """Sensitivities of the follower's reply at ``leader`` (options go to :func:`follower_response`)."""
+                response: FollowerResponse | None = None, compiled: bool = True, **options: Any) -> Sensitivity:
+    """Sensitivities of the follower's reply at ``leader`` (options go to :func:`follower_response`).
+
+    ``compiled=False`` skips the one-call compiled path and always uses the general one (SciPy
+    assembly, dense checks, SuperLU): the same numbers, for cross-checking.
+    """
     t0 = time.perf_counter()
     fr = response if response is not None else follower_response(problem, leader, parameters=parameters, **options)
     t_solve = time.perf_counter() - t0
     cols, names = resolve_wrt(problem, fr.lp, wrt)
-    s = Sensitivity(fr, cols, names)
+    s = Sensitivity(fr, cols, names, compiled=compiled)
     s.timings["follower_solve"] = t_solve
     return s

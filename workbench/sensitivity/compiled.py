@@ -1,0 +1,142 @@
+"""The regular case in one compiled CasADi call: assemble, factorise, solve, check.
+
+At a regular point (no weakly active constraint, a positive definite Hessian) the
+whole sensitivity computation is arithmetic that CasADi can do without Python in
+between. The active set enters as a 0/1 mask ``a`` instead of as a row selection,
+so the KKT matrix keeps one sparsity pattern for every active set,
+
+    [ H          Jg^T D_a   Jh^T ] [ dy    ]      [ L_yz      ]
+    [ D_a Jg    -(I - D_a)  0    ] [ -dlam ] = -  [ D_a Jg_z  ]
+    [ Jh         0          0    ] [ -dmu  ]      [ Jh_z      ]
+
+(an inactive row reads dlam_i = 0), its symbolic factorisation is done once per
+problem and every call is one numeric sparse factorisation (CasADi's ``qr``, or its
+``ldl`` when there are no constraints and K = H is positive definite).
+
+The Hessian test is exact in the direction that matters: if H - tau*I has a Cholesky
+factorisation then Z^T H Z > tau on every null space, so SOSC holds with margin and
+a non-singular KKT matrix then also proves LICQ. A failed Cholesky (nonconvex
+follower) or an inaccurate solve sends the caller back to the dense checks.
+"""
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+import casadi as ca
+import numpy as np
+
+from ..lower import LoweredProblem
+from .degenerate import DENSE_LIMIT
+from .kkt import _Evaluator, z_symbols
+
+SOSC_TOL = 1e-9
+
+
+class CompiledKKT:
+    """Per-problem compiled pieces (built on first use, dropped with the lowered problem)."""
+
+    def __init__(self, lp: LoweredProblem):
+        self.lp = lp
+        sym = ca.SX if isinstance(lp.y, ca.SX) else ca.MX
+        ng, nh, n = int(lp.g.numel()), int(lp.h.numel()), lp.n_y
+        self.ng, self.nh, self.n = ng, nh, n
+        lam, mu, a = sym.sym("lam", ng), sym.sym("mu", nh), sym.sym("a", ng)
+        z = z_symbols(lp)
+        grad = ca.gradient(lp.f - ca.dot(lam, lp.g) - ca.dot(mu, lp.h), lp.y)
+        H = ca.jacobian(grad, lp.y)
+        Jg, Jh = ca.jacobian(lp.g, lp.y), ca.jacobian(lp.h, lp.y)
+        Da = ca.diag(a)
+        K = ca.blockcat([[H, ca.mtimes(Jg.T, Da), Jh.T],
+                         [ca.mtimes(Da, Jg), -ca.diag(1 - a), sym(ng, nh)],
+                         [Jh, sym(nh, ng), sym(nh, nh)]])
+        R = -ca.vertcat(ca.jacobian(grad, z), ca.mtimes(Da, ca.jacobian(lp.g, z)), ca.jacobian(lp.h, z))
+        outs = [K, R, ca.gradient(lp.F, z), ca.gradient(lp.F, lp.y), H]
+        self.assemble = ca.Function("kkt_masked", [lp.x, lp.y, lp.p, lam, mu, a], outs,
+                                    ["x", "y", "p", "lam", "mu", "a"], ["K", "R", "F_z", "F_y", "H"])
+        self.K_sparsity = self.assemble.sparsity_out(0)
+        # Without constraints K = H, which the Cholesky test proves positive definite: CasADi's
+        # sparse LDL (no pivoting needed) is then ~3x faster than QR; saddle-point systems use QR.
+        self.linear_solver = "ldl" if ng + nh == 0 else "qr"
+        self._inputs = [ca.MX.sym(nm, self.assemble.sparsity_in(i)) for i, nm in
+                        enumerate(["x", "y", "p", "lam", "mu", "a"])]
+        self._functions: dict[bytes, _Evaluator] = {}
+
+    def function(self, columns: np.ndarray) -> _Evaluator:
+        """Evaluator of (x, y, p, lam, mu, a) -> (hypergradient over all z, relative residual,
+        min diag(H - tau*I), Cholesky probe, X[, dense constraint Jacobian]).
+
+        X = [dy; -dlam; -dmu] for ``columns`` (none: adjoint mode only). The hypergradient's
+        right-hand side and the columns are solved together: one factorisation for all of them.
+        """
+        key = np.asarray(columns, dtype=np.int64).tobytes()
+        if key not in self._functions:
+            self._functions[key] = _Evaluator(self._build([int(c) for c in columns]))
+        return self._functions[key]
+
+    def _build(self, columns: list[int]) -> ca.Function:
+        K, R, Fz, Fy, H = self.assemble(*self._inputs)
+        tau = SOSC_TOL * ca.fmax(1.0, ca.mmax(ca.fabs(H)))
+        Hs = H - tau * ca.MX.eye(self.n)
+        # CasADi turns a solve with a diagonal matrix into a division (no Cholesky, no failure):
+        # the smallest diagonal entry is returned and checked as well (sufficient when H is diagonal).
+        chol = ca.solve(Hs, ca.MX.ones(self.n, 1), "csparsecholesky")
+        B = ca.horzcat(ca.vertcat(Fy, ca.MX(self.ng + self.nh, 1)), ca.densify(R[:, columns]))
+        W = ca.solve(K, B, self.linear_solver)  # K is symmetric: the adjoint column needs no transpose
+        resid = ca.mmax(ca.fabs(ca.mtimes(K, W) - B)) / ca.fmax(1.0, ca.mmax(ca.fabs(B)))
+        outs = [ca.densify(Fz + ca.mtimes(R.T, W[:, 0])), resid, ca.mmin(ca.diag(Hs)), ca.mmin(chol),
+                W[:, 1:]]
+        if self.n <= DENSE_LIMIT and self.ng + self.nh:  # for the LICQ test by singular values
+            outs.append(ca.densify(K[self.n:, : self.n]))
+        return ca.Function("sensitivity_compiled", self._inputs, outs)
+
+    def factor_nonzeros(self) -> int:
+        """Non-zeros of the sparse factors of the masked KKT matrix (the memory the solve uses)."""
+        if self.linear_solver == "ldl":
+            return int(self.K_sparsity.ldl()[0].nnz() + self.n)
+        V, Rf, _, _ = self.K_sparsity.qr_sparse()
+        return int(V.nnz() + Rf.nnz())
+
+
+_COMPILED: dict[int, CompiledKKT] = {}
+
+
+def compiled_kkt(lp: LoweredProblem) -> CompiledKKT:
+    """One :class:`CompiledKKT` per lowered problem."""
+    key = id(lp)
+    if key not in _COMPILED:
+        _COMPILED[key] = CompiledKKT(lp)
+        weakref.finalize(lp, _COMPILED.pop, key, None)
+    return _COMPILED[key]
+
+
+@dataclass
+class RegularSolution:
+    """What one compiled call gives at a point whose Hessian passed the Cholesky test."""
+
+    hypergradient: np.ndarray       # over all z = [x; p]
+    residual: float                 # relative residual of the KKT solve
+    X: np.ndarray                   # [dy; -dlam; -dmu] for the requested columns (maybe 0 of them)
+    J: np.ndarray | None            # dense [D_a Jg; Jh] for the LICQ test (small n only)
+
+
+def regular_solve(c: CompiledKKT, args: list[np.ndarray], columns: np.ndarray) -> RegularSolution | None:
+    """One compiled call; None if H - tau*I is not proved positive definite."""
+    try:
+        res = c.function(columns)(*args)
+    except RuntimeError:  # Cholesky of H - tau*I failed: not provably SOSC from H alone
+        return None
+    if not res[2][0] > 0.0:  # min diag(H - tau*I) <= 0: not positive definite either
+        return None
+    X = res[4].reshape((c.n + c.ng + c.nh, len(columns)), order="F").copy()
+    J = res[5].reshape((c.ng + c.nh, c.n), order="F") if len(res) > 5 else None
+    return RegularSolution(res[0].copy(), float(res[1][0]), X, J)
+
+
+def compiled_args(r: Any) -> list[np.ndarray]:
+    """Inputs of the compiled functions from a follower response (the mask is the strong active set)."""
+    return [r.x, r.y, r.p, r.lam, r.mu, np.asarray(r.active, dtype=float)]
+
+
+__all__ = ["CompiledKKT", "RegularSolution", "compiled_args", "compiled_kkt", "regular_solve"]
