@@ -29,7 +29,7 @@ import numpy as np
 
 from ..lower import LoweredProblem
 from .degenerate import DENSE_LIMIT
-from .kkt import _Evaluator, z_symbols
+from .kkt import _Evaluator, kkt_function, upper_gradient_function
 
 SOSC_TOL = 1e-9
 
@@ -39,28 +39,29 @@ class CompiledKKT:
 
     def __init__(self, lp: LoweredProblem):
         self.lp = lp
-        sym = ca.SX if isinstance(lp.y, ca.SX) else ca.MX
         ng, nh, n = int(lp.g.numel()), int(lp.h.numel()), lp.n_y
         self.ng, self.nh, self.n = ng, nh, n
-        lam, mu, a = sym.sym("lam", ng), sym.sym("mu", nh), sym.sym("a", ng)
-        z = z_symbols(lp)
-        grad = ca.gradient(lp.f - ca.dot(lam, lp.g) - ca.dot(mu, lp.h), lp.y)
-        H = ca.jacobian(grad, lp.y)
-        Jg, Jh = ca.jacobian(lp.g, lp.y), ca.jacobian(lp.h, lp.y)
+        names = ["x", "y", "p", "lam", "mu", "a"]
+        sizes = [lp.n_x, n, lp.n_p, ng, nh, ng]
+        # The exact derivatives come from the Functions the general path and the polish already
+        # use (differentiated once per problem); calling them on SX symbols inlines their graphs,
+        # so the masked system is one flat SX Function again (MX when the model is MX).
+        sym = ca.SX if isinstance(lp.y, ca.SX) else ca.MX
+        x, y, p, lam, mu, a = (sym.sym(nm, k) for nm, k in zip(names, sizes))
+        d = kkt_function(lp)(x=x, y=y, p=p, lam=lam, mu=mu)
+        up = upper_gradient_function(lp)(x=x, y=y, p=p)
         Da = ca.diag(a)
-        K = ca.blockcat([[H, ca.mtimes(Jg.T, Da), Jh.T],
-                         [ca.mtimes(Da, Jg), -ca.diag(1 - a), sym(ng, nh)],
-                         [Jh, sym(nh, ng), sym(nh, nh)]])
-        R = -ca.vertcat(ca.jacobian(grad, z), ca.mtimes(Da, ca.jacobian(lp.g, z)), ca.jacobian(lp.h, z))
-        outs = [K, R, ca.gradient(lp.F, z), ca.gradient(lp.F, lp.y), H]
-        self.assemble = ca.Function("kkt_masked", [lp.x, lp.y, lp.p, lam, mu, a], outs,
-                                    ["x", "y", "p", "lam", "mu", "a"], ["K", "R", "F_z", "F_y", "H"])
+        K = ca.blockcat([[d["H"], ca.mtimes(d["Jg_y"].T, Da), d["Jh_y"].T],
+                         [ca.mtimes(Da, d["Jg_y"]), -ca.diag(1 - a), sym(ng, nh)],
+                         [d["Jh_y"], sym(nh, ng), sym(nh, nh)]])
+        R = -ca.vertcat(d["L_yz"], ca.mtimes(Da, d["Jg_z"]), d["Jh_z"])
+        self.assemble = ca.Function("kkt_masked", [x, y, p, lam, mu, a], [K, R, up["F_z"], up["F_y"], d["H"]],
+                                    names, ["K", "R", "F_z", "F_y", "H"])
+        self._inputs = [ca.MX.sym(nm, k) for nm, k in zip(names, sizes)]
         self.K_sparsity = self.assemble.sparsity_out(0)
         # Without constraints K = H, which the Cholesky test proves positive definite: CasADi's
         # sparse LDL (no pivoting needed) is then ~3x faster than QR; saddle-point systems use QR.
         self.linear_solver = "ldl" if ng + nh == 0 else "qr"
-        self._inputs = [ca.MX.sym(nm, self.assemble.sparsity_in(i)) for i, nm in
-                        enumerate(["x", "y", "p", "lam", "mu", "a"])]
         self._functions: dict[bytes, _Evaluator] = {}
 
     def function(self, columns: np.ndarray) -> _Evaluator:

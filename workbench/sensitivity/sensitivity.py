@@ -1,10 +1,14 @@
 """``Sensitivity``: dy/dz, dlam/dz and the hypergradient at one leader point.
 
-One sparse LU factorisation of the active KKT matrix serves every column
-(forward mode, ``dy_dx``) and the transposed solve of the hypergradient
-(adjoint mode, ``hypergradient``); both are computed on first access. At
-degenerate points the status says what failed and only what is well defined
-is given as a number (the rest is NaN, never a silently chosen branch).
+Two paths give the same numbers. At a regular point whose Hessian is positive
+definite, one compiled CasADi call (``compiled.py``) assembles, proves the
+conditions, factorises once and solves the hypergradient together with up to
+``EAGER_COLUMNS`` columns of dy/dz. Everywhere else the general path assembles in
+SciPy, runs the dense degeneracy checks and factorises with SuperLU; its
+forward (``dy_dx``) and adjoint (``hypergradient``) solves share that one
+factorisation and are computed on first access. At degenerate points the status
+says what failed and only what is well defined is given as a number (the rest is
+NaN, never a silently chosen branch).
 """
 from __future__ import annotations
 
