@@ -32,6 +32,7 @@ from .degenerate import DENSE_LIMIT
 from .kkt import _Evaluator, kkt_function, upper_gradient_function
 
 SOSC_TOL = 1e-9
+DENSE_JACOBIAN_MAX = 200_000  # entries of the dense constraint Jacobian handed out for the LICQ test
 
 
 class CompiledKKT:
@@ -88,7 +89,7 @@ class CompiledKKT:
         resid = ca.mmax(ca.fabs(ca.mtimes(K, W) - B)) / ca.fmax(1.0, ca.mmax(ca.fabs(B)))
         outs = [ca.densify(Fz + ca.mtimes(R.T, W[:, 0])), resid, ca.mmin(ca.diag(Hs)), ca.mmin(chol),
                 W[:, 1:]]
-        if self.n <= DENSE_LIMIT and self.ng + self.nh:  # for the LICQ test by singular values
+        if self.n <= DENSE_LIMIT and 0 < (self.ng + self.nh) * self.n <= DENSE_JACOBIAN_MAX:  # LICQ test
             outs.append(ca.densify(K[self.n:, : self.n]))
         return ca.Function("sensitivity_compiled", self._inputs, outs)
 
