@@ -68,4 +68,6 @@ def test_random_qp_matches_closed_form_and_finite_differences(seed, n_y, n_x, m)
     # hypergradient of F = |y|^2 + sum(x): 1 + 2 (dy/dx)^T y
     np.testing.assert_allclose(s.hypergradient, 1 + 2 * sol[:n_y].T @ ystar, atol=1e-8)
     chk = s.check(h=1e-6)
-    assert chk["dy_abs"] < 1e-5 and chk["dlam_abs"] < 1e-5 and chk["hyper_abs"] < 1e-5
+    # |error| / max(1, |value|): planted active sets can be ill-conditioned (cond(M_A) up to 1e3),
+    # with multiplier derivatives of order 1e5 whose FD error is then ~1e-5 in absolute terms
+    assert chk["dy_rel"] < 1e-5 and chk["dlam_rel"] < 1e-5 and chk["hyper_rel"] < 1e-5
