@@ -18,6 +18,7 @@ from .kkt import KKTPieces
 DENSE_LIMIT = 400  # above this the dense checks are skipped and recorded as not done
 MAX_WEAK = 12
 MIN_NORM_LIMIT = 4000
+LICQ_TOL = 1e-9
 
 
 def _svd(k: KKTPieces, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -31,17 +32,31 @@ def _svd(k: KKTPieces, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return cache[key]
 
 
-def licq_holds(k: KKTPieces, rows: np.ndarray, tol: float = 1e-9) -> bool | None:
-    """Full row rank of the Jacobian of the constraints in ``rows`` (plus equalities); None if too big."""
-    J, _ = k.constraint_rows(rows)
+def full_row_rank(J: np.ndarray, tol: float = LICQ_TOL) -> bool:
+    """sigma_min > tol * max(1, sigma_max) for a dense Jacobian (the LICQ test of both paths).
+
+    Rows with disjoint supports (bounds: one variable per constraint) are orthogonal, so
+    their singular values are the row norms and no SVD is needed.
+    """
     if J.shape[0] == 0:
         return True
     if J.shape[0] > J.shape[1]:
         return False
-    if J.shape[1] > DENSE_LIMIT:
+    if np.count_nonzero(J, axis=0).max() <= 1:
+        s = np.sqrt(np.einsum("ij,ij->i", J, J))
+    else:
+        s = np.linalg.svd(J, compute_uv=False)
+    return bool(s.min() > tol * max(1.0, s.max()))
+
+
+def licq_holds(k: KKTPieces, rows: np.ndarray, tol: float = LICQ_TOL) -> bool | None:
+    """Full row rank of the Jacobian of the constraints in ``rows`` (plus equalities); None if too big."""
+    J, _ = k.constraint_rows(rows)
+    if J.shape[0] > J.shape[1]:
+        return False
+    if J.shape[0] and J.shape[1] > DENSE_LIMIT:
         return None
-    s, _ = _svd(k, rows)
-    return bool(s[-1] > tol * max(1.0, s[0]))
+    return full_row_rank(J.toarray(), tol)
 
 
 def reduced_hessian_min_eig(k: KKTPieces, rows: np.ndarray, tol: float = 0.0) -> float | None:

@@ -21,21 +21,13 @@ import scipy.sparse.linalg as spla
 from ..errors import MethodError
 from .columns import resolve_wrt
 from .compiled import SOSC_TOL, CompiledKKT, RegularSolution, compiled_args, compiled_kkt, regular_solve
-from .degenerate import directional_derivative, licq_holds, min_norm_solve, reduced_hessian_min_eig
+from .degenerate import directional_derivative, full_row_rank, licq_holds, min_norm_solve, reduced_hessian_min_eig
 from .kkt import KKTPieces, upper_gradient_evaluator
 from .response import FollowerResponse, follower_response
 
 
 RESIDUAL_TOL = 1e-8
 EAGER_COLUMNS = 32  # up to this many columns dy/dz is solved together with the hypergradient
-
-
-def _singular_values(J: np.ndarray) -> np.ndarray:
-    """Singular values of a dense Jacobian; rows with disjoint supports (bounds, one variable
-    per constraint) are orthogonal, so their singular values are the row norms (no SVD)."""
-    if J.size and np.count_nonzero(J, axis=0).max() <= 1:
-        return np.sqrt(np.einsum("ij,ij->i", J, J))
-    return np.linalg.svd(J, compute_uv=False)
 
 
 class Sensitivity:
@@ -79,8 +71,7 @@ class Sensitivity:
             return False
         licq: bool | None = True if m == 0 else None
         if sol.J is not None and m:
-            sv = _singular_values(sol.J[np.concatenate([np.flatnonzero(r.active), c.ng + np.arange(c.nh)])])
-            licq = bool(sv.min() > 1e-9 * max(1.0, sv.max()))
+            licq = full_row_rank(sol.J[np.concatenate([np.flatnonzero(r.active), c.ng + np.arange(c.nh)])])
             if not licq:
                 return False
         self.compiled, self.status = c, "regular"
@@ -154,7 +145,7 @@ class Sensitivity:
     def _classify(self) -> str:
         r, k = self.response, self.kkt
         all_rows = r.active | r.weakly
-        licq = licq_holds(k, all_rows)  # the SVD is shared with the curvature check when no row is weak
+        licq = licq_holds(k, all_rows)
         hnorm = max(1.0, float(np.max(np.abs(k.values("H")), initial=0.0)))
         eig = reduced_hessian_min_eig(k, self.rows, SOSC_TOL * hnorm)
         self.checks.update(licq=licq, weakly_active=r.weakly_active,
