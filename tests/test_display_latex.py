@@ -17,6 +17,7 @@ import workbench as wb
 from workbench.display import kkt_system, relaxed_system, sensitivity_system
 from workbench.errors import MethodError, ModelError
 from workbench.result import BilevelResult
+from workbench.status import SolverStats
 
 x, x2, y, z, a = sp.symbols("x x2 y z a", real=True)
 
@@ -80,7 +81,7 @@ def test_problem_latex_keeps_user_names_and_sense():
 def test_every_rendering_compiles_with_pdflatex():
     p, q = capacity_problem(), max_problem()
     r = p.solve()
-    failed = BilevelResult(status="infeasible", problem=p, method="kkt", ipopt_status="Infeasible_Problem_Detected",
+    failed = BilevelResult(status="infeasible", problem=p, method="kkt", solver_stats=SolverStats("ipopt", "Infeasible_Problem_Detected"),
                            message="no start produced a solution (50% of runs)")
     objs = [p, q, kkt_system(p), kkt_system(q), sensitivity_system(p, active=["capacity"]), sensitivity_system(q),
             r, r.certificate, failed, *list(wb.Relaxation),

@@ -6,6 +6,7 @@ from . import bolib
 from .model import BilevelProblem, Maximize, Minimize, named
 from .reformulate import Relaxation
 from .result import BilevelResult, MultiplierMap
+from .status import SolverStats, Status
 from .display import latex, explore, compare
 
 __version__ = "0.1.0"
@@ -13,7 +14,7 @@ __version__ = "0.1.0"
 __all__ = ["BilevelProblem", "BilevelResult", "ConstraintError", "Maximize", "MethodError", "Minimize",
            "ModelError", "MultiplierMap", "NonSmoothError", "Relaxation", "SolverFailure",
            "UnknownSymbolError", "ValueInputError", "WorkbenchError", "errors", "named"]
-__all__ += ["compare", "explore", "latex"]
+__all__ += ["compare", "explore", "latex", "SolverStats", "Status"]
 from .model.vector import VectorBilevelProblem
 from .parallel import multistart, sweep
 __all__ += ["VectorBilevelProblem", "multistart", "sweep"]

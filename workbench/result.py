@@ -8,8 +8,7 @@ from typing import Any, Hashable, Iterator
 import numpy as np
 
 from .errors import SolverFailure
-
-FAILED = {"infeasible", "unbounded", "solver_failed", "time_limit"}
+from .status import FAILED, SolverStats, Status
 
 
 class MultiplierMap(Mapping):
@@ -46,15 +45,21 @@ class MultiplierMap(Mapping):
 class BilevelResult:
     """What ``BilevelProblem.solve`` returns.
 
-    ``status`` is "optimal" only when the certificate passed; "not_certified" means a
-    point exists but the follower could do better or feasibility failed (see
-    ``certificate.reasons``); "not_attained" (pessimistic route) means the infimum is not
-    attained and the point returned is epsilon-optimal; "infeasible", "unbounded", "solver_failed" and
-    "time_limit" mean there is no point, and reading ``leader``/``follower`` raises
-    :class:`~workbench.errors.SolverFailure` carrying Ipopt's status.
+    ``status`` is a :class:`~workbench.status.Status`: "optimal" only when the certificate
+    holds a proof of follower optimality (``certificate.proof`` "convex" or "global") at an
+    exactly feasible point; "not_certified" means a point without such a proof (see
+    ``certificate.reasons``); "not_attained" means the infimum is not attained
+    (``info["infimum"]``); "infeasible", "unbounded", "solver_failed" and "time_limit" mean
+    there is no point, and reading ``leader``/``follower`` raises
+    :class:`~workbench.errors.SolverFailure` carrying the solver's status.
+
+    ``optimality`` says what is proven at the leader's level: "global" when the route
+    proves it (MILP, SCIP), "local" otherwise (``info["leader_stationarity"]`` holds the
+    single-level stationarity residual when the route has one). ``bound`` is a valid lower
+    bound on the optimal F when a route computed one, ``gap`` = F - bound.
     """
 
-    status: str
+    status: Status
     problem: Any
     method: str
     x: np.ndarray | None = None
@@ -64,17 +69,41 @@ class BilevelResult:
     parameters: np.ndarray | None = None
     certificate: Any = None
     log: list[dict] = field(default_factory=list)
-    ipopt_status: str | None = None
+    solver_stats: SolverStats | None = None
     relaxation: str | None = None
     time_s: float = 0.0
     message: str = ""
     info: dict = field(default_factory=dict)
+    optimality: str | None = None
+    bound: float | None = None
+
+    def __post_init__(self) -> None:
+        self.status = Status(self.status)
+        if self.optimality is None and self.status.has_point:
+            self.optimality = "local"
+
+    @property
+    def ipopt_status(self) -> str | None:
+        """Ipopt's own status text when Ipopt made the decisive call (else None); see ``solver_stats``."""
+        s = self.solver_stats
+        return s.status if s is not None and s.solver_name == "ipopt" else None
+
+    @property
+    def gap(self) -> float | None:
+        """F(x*, y*) - bound, when a valid lower bound is known."""
+        if self.bound is None or self.x is None or self.status in FAILED:
+            return None
+        F = self.upper_value
+        return max(F - self.bound if self.problem.upper_sense == "min" else self.bound - F, 0.0)
+
+    def _solver_text(self) -> str:
+        return str(self.solver_stats) if self.solver_stats is not None else "no solver"
 
     def _point(self) -> None:
         if self.x is None or self.status in FAILED:
             raise SolverFailure(
-                f"no solution: status {self.status!r} (Ipopt: {self.ipopt_status}). {self.message}".strip(),
-                status=self.status, solver_status=self.ipopt_status)
+                f"no solution: status {self.status.value!r} ({self._solver_text()}). {self.message}".strip(),
+                status=self.status.value, solver_status=None if self.solver_stats is None else self.solver_stats.status)
 
     @property
     def ok(self) -> bool:
@@ -125,7 +154,7 @@ class BilevelResult:
 
     def summary(self) -> str:
         if self.x is None or self.status in FAILED:
-            return f"{self.problem.name}: {self.status} (Ipopt: {self.ipopt_status}) {self.message}"
+            return f"{self.problem.name}: {self.status} ({self._solver_text()}) {self.message}"
         lines = [f"{self.problem.name}: {self.status} via {self.method}"
                  + (f"/{self.relaxation}" if self.relaxation else "") + f" in {self.time_s:.3g} s",
                  f"  leader   {self.leader}", f"  follower {self.follower}",

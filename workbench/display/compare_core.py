@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import WorkbenchError
 from ..reformulate import Relaxation
+from ..status import FAILED
 from .progressbar import Progress
 
 COLUMNS = ("name", "status", "objective", "complementarity", "certified", "gap", "time_s", "steps")
@@ -22,7 +23,7 @@ COLUMNS = ("name", "status", "objective", "complementarity", "certified", "gap",
 
 def _row(name: str, r: Any) -> dict:
     cert = r.certificate
-    ok = r.x is not None and r.status not in ("infeasible", "unbounded", "solver_failed", "time_limit")
+    ok = r.x is not None and r.status not in FAILED
     return {
         "name": name, "status": r.status,
         "objective": r.upper_value if ok else float("nan"),

@@ -20,6 +20,7 @@ from sympy.printing.latex import LatexPrinter
 
 from ..errors import MethodError
 from ..reformulate import Relaxation
+from ..status import FAILED
 from .systems import KKTSystem, RelaxedSystem, SensitivitySystem, kkt_system
 from .text import number, text, vector
 
@@ -200,8 +201,8 @@ class WorkbenchLatexPrinter(LatexPrinter):
         p = r.problem
         how = r.method + (f"/{r.relaxation}" if r.relaxation else "")
         head = r"\text{status} &: " + text(f"{r.status} ({how}, {r.time_s:.3g} s)")
-        if r.x is None or r.status in ("infeasible", "unbounded", "solver_failed", "time_limit"):
-            return _aligned([head, r"& " + text(f"Ipopt: {r.ipopt_status}. {r.message}".strip())])
+        if r.x is None or r.status in FAILED:
+            return _aligned([head, r"& " + text(f"{r._solver_text()}. {r.message}".strip())])
         lines = [head]
         lines += [self._print(s) + "^* &= " + number(v) for s, v in zip(p.leader, r.x)]
         lines += [self._print(s) + "^* &= " + number(v) for s, v in zip(p.follower, r.y)]

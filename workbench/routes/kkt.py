@@ -19,6 +19,7 @@ from ..errors import NonSmoothError
 from ..lower import LoweredProblem, lower
 from ..reformulate import Relaxation
 from ..result import BilevelResult
+from ..status import SolverStats, Status, failure_from_ipopt
 from ..solve import FollowerSolver, box_from_constraints
 from .search import Search
 
@@ -112,14 +113,12 @@ def _pick(problem, lp, p, candidates, rows, statuses, scheme, elapsed, cuts) -> 
     base = dict(problem=problem, method="kkt", parameters=p, log=rows, relaxation=scheme.value, time_s=elapsed)
     if not candidates:
         ipopt = statuses.most_common(1)[0][0] if statuses else "not_run"
-        status = {"Infeasible_Problem_Detected": "infeasible", "Diverging_Iterates": "unbounded",
-                  "Maximum_CpuTime_Exceeded": "time_limit"}.get(ipopt, "solver_failed")
-        return BilevelResult(status=status, ipopt_status=ipopt,
+        return BilevelResult(status=failure_from_ipopt(ipopt), solver_stats=SolverStats("ipopt", ipopt),
                              message=f"no start produced a solution (Ipopt statuses: {dict(statuses)})", **base)
     certified = [c for c in candidates if c.certificate.passed]
     if not certified and all(c.certificate.follower_unbounded for c in candidates):
         ipopt = candidates[0].certificate.follower_ipopt_status
-        return BilevelResult(status="unbounded", ipopt_status=ipopt, message=(
+        return BilevelResult(status=Status.UNBOUNDED, solver_stats=SolverStats("ipopt", ipopt), message=(
             "the follower is unbounded below at every leader point tried (its re-solve ended with Ipopt "
             f"status {ipopt}): no follower-optimal response exists; bound the follower's variables"), **base)
     if certified:
@@ -133,5 +132,5 @@ def _pick(problem, lp, p, candidates, rows, statuses, scheme, elapsed, cuts) -> 
     info = {"candidates": [(c.start, c.upper, c.certificate.passed) for c in candidates], "cuts": [c.tolist() for c in cuts],
             "follower_convexity": _follower_convexity(problem, p)}
     return BilevelResult(status=status, x=best.x, y=best.y, lam=best.lam, mu=best.mu, certificate=best.certificate,
-                         ipopt_status=best.ipopt_status,
+                         solver_stats=SolverStats("ipopt", best.ipopt_status),
                          message="" if status == "optimal" else "; ".join(best.certificate.reasons), info=info, **base)

@@ -29,8 +29,8 @@ from ..certify import certify, follower_is_convex
 from ..errors import MethodError
 from ..lower import lower
 from ..result import BilevelResult
+from ..status import SolverStats, Status, failure_from_highs
 
-HIGHS_STATUS = {0: "optimal", 1: "time_limit", 2: "infeasible", 3: "unbounded", 4: "solver_failed"}
 SLACK_SOURCE = "max of g_i over the high-point relaxation {G>=0, H=0, g>=0, h=0} (LP, scipy linprog/HiGHS)"
 
 
@@ -177,7 +177,7 @@ def solve_milp(problem: Any, parameters: Mapping | None = None, time_limit: floa
     if not region.feasible or not duals.feasible:
         why = region.message if not region.feasible else (
             "the follower's dual feasible set is empty: the follower LP has no optimum at any x")
-        return BilevelResult(status="infeasible", ipopt_status="not_run", message=why, info=info,
+        return BilevelResult(status=Status.INFEASIBLE, solver_stats=SolverStats("highs", "not_run"), message=why, info=info,
                              time_s=time.monotonic() - t0, **base)
     c, cons, bounds, integrality, binaries = _build(m, pairs, cut)
     opts = {"mip_rel_gap": mip_rel_gap, "disp": False}
@@ -189,13 +189,15 @@ def solve_milp(problem: Any, parameters: Mapping | None = None, time_limit: floa
                 mip_dual_bound=None if getattr(res, "mip_dual_bound", None) is None else
                 float(res.mip_dual_bound) + float(m.F.b[0]))
     hs = f"HiGHS status {res.status}: {res.message}"
+    stats = SolverStats("highs", str(res.message), iterations=getattr(res, "mip_node_count", None),
+                        solve_time=time.monotonic() - t0)
     if res.x is None:
         msg = f"the MILP has no solution ({hs})"
         if res.status == 3:
             info["unbounded_evidence"] = _boxed_values(m, c, cons, bounds, integrality, opts)
             msg += ("; with every variable boxed to |v| <= K the optimum keeps falling: "
                     + ", ".join(f"K = {K:g}: F = {F:.6g}" for K, F in info["unbounded_evidence"]))
-        return BilevelResult(status=HIGHS_STATUS.get(res.status, "solver_failed"), ipopt_status=hs,
+        return BilevelResult(status=failure_from_highs(res.status), solver_stats=stats,
                              message=msg, info=info, time_s=time.monotonic() - t0, **base)
     nx, ny, ng, nh = m.nx, m.ny, len(m.g.names), len(m.h.names)
     z = np.asarray(res.x, float)
@@ -212,5 +214,5 @@ def solve_milp(problem: Any, parameters: Mapping | None = None, time_limit: floa
     if info["big_m_active"]:
         msgs.append("big-M bound active at the solution (the bounds are derived, hence valid; listed in "
                     "info['big_m_active'])")
-    return BilevelResult(status=status, x=x, y=y, lam=lam, mu=mu, certificate=cert, ipopt_status=hs,
+    return BilevelResult(status=status, x=x, y=y, lam=lam, mu=mu, certificate=cert, solver_stats=stats,
                          message="; ".join(msgs), info=info, time_s=time.monotonic() - t0, **base)

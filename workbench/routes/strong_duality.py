@@ -25,6 +25,7 @@ from ..analysis._lp_form import require_lp_follower
 from ..certify import certify, follower_is_convex
 from ..lower import lower
 from ..result import BilevelResult
+from ..status import SolverStats
 from ..solve import FollowerSolver, IpoptSolver
 from ..solve.ipopt import WARM_OPTIONS
 from .kkt import leader_starts
@@ -151,7 +152,7 @@ def solve_strong_duality(problem: Any, parameters: Mapping | None = None, start:
     if not candidates:
         statuses = sorted({row["ipopt_status"] for row in log})
         status = "infeasible" if statuses == ["Infeasible_Problem_Detected"] else "solver_failed"
-        return BilevelResult(status=status, ipopt_status=",".join(statuses), info=info,
+        return BilevelResult(status=status, solver_stats=SolverStats("ipopt", ",".join(statuses)), info=info,
                              message=f"no start reached the end of the eps schedule or a polished point "
                                      f"(Ipopt statuses: {statuses})", **base)
     certified = [c for c in candidates if c[5].passed]
@@ -161,4 +162,4 @@ def solve_strong_duality(problem: Any, parameters: Mapping | None = None, start:
     if note and certified:
         msg = "locally optimal single-level point (nonconvex reformulation), follower optimality certified"
     return BilevelResult(status=status, x=best[0], y=best[1], lam=best[2], mu=best[3], certificate=best[5],
-                         ipopt_status=best[6], message=msg, info=info, **base)
+                         solver_stats=SolverStats("ipopt", best[6]), message=msg, info=info, **base)

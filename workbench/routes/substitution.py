@@ -23,6 +23,7 @@ from ..analysis.reaction import ReactionMap, reaction_map
 from ..certify import certify, follower_is_convex
 from ..lower import SympyToCasadi, lower, to_casadi
 from ..result import BilevelResult
+from ..status import SolverStats
 from ..solve import IpoptSolver
 from .kkt import leader_starts
 
@@ -156,7 +157,7 @@ def solve_substitution(problem: Any, parameters: Mapping | None = None, start: M
         info["ipopt_statuses"] = [r.ipopt_status for r in runs]
         if x_star is None:
             return BilevelResult(status="solver_failed", time_s=time.monotonic() - t0, info=info,
-                                 ipopt_status=runs[0].ipopt_status if runs else None,
+                                 solver_stats=SolverStats("ipopt", runs[0].ipopt_status if runs else None),
                                  message="Ipopt found no point of the reduced problem from any start", **base)
     y = rm(x_star)
     lam, mu = rm.multipliers(x_star)
@@ -167,5 +168,5 @@ def solve_substitution(problem: Any, parameters: Mapping | None = None, start: M
     if "not_attained" in info:
         msg = (msg + "; " if msg else "") + f"the reduced objective approaches lower values at {info['not_attained']}"
     return BilevelResult(status=status, x=x_star, y=y, lam=lam, mu=mu, certificate=cert,
-                         ipopt_status=None if info["exact"] else "Solve_Succeeded",
+                         solver_stats=SolverStats("sympy", "exact") if info["exact"] else SolverStats("ipopt", "Solve_Succeeded"),
                          time_s=time.monotonic() - t0, message=msg, info=info, **base)
