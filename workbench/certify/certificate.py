@@ -28,7 +28,8 @@ from .residuals import KKTResiduals, infeasibility, kkt_residuals, leader_bound_
 GAP_TOL = 1e-9      # follower value gap, relative to 1 + |f(x*, y*)|
 FEAS_TOL = 1e-7     # absolute, per constraint
 KKT_TOL = 1e-7      # stationarity relative to 1 + max|grad_y f|; sign absolute
-TIE_TOL = 1e-6      # a follower reply within the gap tolerance changing F by more than this is reported
+TIE_TOL = 1e-6      # a strictly better follower reply worsening F by more than this refutes the point
+EXACT_EVAL_TOL = 1e-9
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,31 @@ def _global_proof(lp: LoweredProblem, x, y, p, f_star: float, tol: float, time_l
     return prove_follower_optimal(lp, x, y, p, tol=tol, time_limit=time_limit, seed=seed)
 
 
+def _tie_exploited(lp: LoweredProblem, follower: FollowerSolver, x, y, p, f_star: float, y_other):
+    """A distinct follower reply that is strictly better (beyond rounding) but inside the gap tolerance,
+    and worse for the leader: the follower prefers it, so the leader cannot count on y.
+
+    Returns ``(y_other, f(y_other), note)`` or None. y_other is polished by a local follower solve
+    first, so its value is exact to rounding; "distinct" means a different basin (|dy| > 1e-3 (1 + |y|)),
+    and "strictly better" means by more than 4 eps (1 + |f|) — floating-point noise, not a tolerance.
+    """
+    fs = follower.solve(x, p, y_other)
+    if fs.success and infeasibility(lp, x, fs.y, p, "lower") <= EXACT_EVAL_TOL:
+        y_other = fs.y
+    if np.max(np.abs(y_other - y)) <= 1e-3 * (1 + np.max(np.abs(y))):
+        return None
+    f_other = float(lp.evaluate("lower_objective", x, y_other, p)[0])
+    if not f_other < f_star - 4 * np.finfo(float).eps * (1 + abs(f_star)):
+        return None
+    F_here = float(lp.evaluate("upper_objective", x, y, p)[0])
+    F_other = float(lp.evaluate("upper_objective", x, y_other, p)[0])
+    if F_other <= F_here + TIE_TOL * (1 + abs(F_here)):
+        return None
+    return y_other, f_other, (f"a follower reply better by only {f_star - f_other:.3g} (inside the gap tolerance) "
+                              f"gives F = {F_other:.10g} instead of {F_here:.10g}: the follower prefers it, so "
+                              "the tolerance is not counted as leader gain")
+
+
 def certify(lp: LoweredProblem, x: np.ndarray, y: np.ndarray, p: np.ndarray,
             lam: np.ndarray | None = None, follower: FollowerSolver | None = None, *,
             mu: np.ndarray | None = None, n_random: int = 8, gap_tol: float = GAP_TOL,
@@ -185,13 +211,12 @@ def certify(lp: LoweredProblem, x: np.ndarray, y: np.ndarray, p: np.ndarray,
                 unbounded, solver_status = True, f"SCIP: {scip.message}"
             else:
                 notes.append(f"no global follower proof: {gp.reason}")
-            if scip.y is not None and np.isfinite(scip.phi_upper) and abs(scip.phi_upper - f_star) <= tol_f:
-                F_here = float(lp.evaluate("upper_objective", x, y, p)[0])
-                F_other = float(lp.evaluate("upper_objective", x, scip.y, p)[0])
-                if abs(F_other - F_here) > TIE_TOL * (1 + abs(F_here)):
-                    notes.append(f"another follower reply within the gap tolerance gives F = {F_other:.10g} "
-                                 f"(here {F_here:.10g}): the follower is (nearly) indifferent and the optimistic "
-                                 "choice matters")
+            if proof == "global" and scip.y is not None:
+                tie = _tie_exploited(lp, follower, x, y, p, f_star, scip.y)
+                if tie is not None:  # never trade tolerance for leader gain
+                    proof, better_y, phi = "none", tie[0], tie[1]
+                    gap = f_star - tie[1]
+                    notes.append(tie[2])
 
     if proof == "none" and better_y is None and not unbounded:
         starts = follower_starts(lp, y, n_random, seed, grid)

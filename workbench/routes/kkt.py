@@ -63,9 +63,7 @@ def solve_kkt(problem: Any, relaxation: "str | Relaxation" = "scholtes", paramet
     _check_smooth(problem, nonsmooth)
     lp = lower(problem)
     p = problem.parameter_vector(parameters)
-    x0 = problem.point_vector({s: v for s, v in (start or {}).items() if s in problem.leader} or None, "leader") \
-        if start and any(s in problem.leader for s in start) else lp.x_start
-    y0 = np.array([float((start or {}).get(s, problem.start.get(s, 0.0))) for s in problem.follower])
+    x0, y0 = problem.start_vectors(start)
     if time_limit is not None:  # one Ipopt call must not eat the whole budget
         ipopt_options = dict(ipopt_options or {}, **{"ipopt.max_wall_time": max(time_limit / 6, 0.5)})
     run = Search(lp, p, FollowerSolver(lp, tight=True), scheme, schedule, ipopt_options, deadline,
@@ -147,10 +145,14 @@ def _pick(problem, lp, p, run: Search, scheme, elapsed, x0) -> BilevelResult:
                                           f"{[round(v.upper, 10) for v in seq]}) but not attained: at the bound "
                                           f"x = {c.x.tolist()} the follower replies differently and F = {c.upper:.10g}"),
                                  info=info, **base)
-    # A best point far out along a ray on which exact values keep falling: no finite optimum.
-    far = np.max(np.abs(best.x), initial=0.0) > 10 * (1 + np.max(np.abs(x0), initial=0.0))
-    if far and not run.late():
-        seq = unbounded_ray(run.evaluate_exact, np.asarray(x0, float), best.x, best.y, best.upper, lo, hi)
+    # A point far out, or a feasible point far below the best proven one, on a ray along which exact
+    # values keep falling: no finite optimum.
+    feasible = [c for c in candidates if c.certificate.lower_infeasibility <= 1e-6 and c.certificate.upper_infeasibility <= 1e-6]
+    low = min(feasible, key=lambda c: c.upper, default=best)
+    far = np.max(np.abs(low.x), initial=0.0) > 10 * (1 + np.max(np.abs(x0), initial=0.0))
+    below = proven and low.upper < bar - 10 * (1 + abs(bar))
+    if (far or below) and not run.late():
+        seq = unbounded_ray(run.evaluate_exact, np.asarray(x0, float), low.x, low.y, low.upper, lo, hi)
         if seq is not None:
             info["unbounded_evidence"] = [(v.x.tolist(), v.upper) for v in seq]
             return BilevelResult(status=Status.UNBOUNDED, solver_stats=SolverStats("ipopt", best.ipopt_status),

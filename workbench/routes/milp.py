@@ -177,9 +177,13 @@ def solve_milp(problem: Any, parameters: Mapping | None = None, time_limit: floa
     base = dict(problem=problem, method="milp", parameters=p)
     info: dict = {"big_m": pairs, "dual_vertices": duals.n_vertices, "objective_cut": cut}
     if not region.feasible or not duals.feasible:
+        # A feasible follower LP whose dual is infeasible is unbounded below at every x: the same
+        # word as the KKT route's for a follower without a minimiser.
+        status = Status.INFEASIBLE if not region.feasible else Status.UNBOUNDED
         why = region.message if not region.feasible else (
-            "the follower's dual feasible set is empty: the follower LP has no optimum at any x")
-        return BilevelResult(status=Status.INFEASIBLE, solver_stats=SolverStats("highs", "not_run"), message=why, info=info,
+            "the follower's dual feasible set is empty while its feasible set is not: the follower LP is "
+            "unbounded below at every x (no follower-optimal response exists); bound the follower's variables")
+        return BilevelResult(status=status, solver_stats=SolverStats("highs", "not_run"), message=why, info=info,
                              time_s=time.monotonic() - t0, **base)
     c, cons, bounds, integrality, binaries = _build(m, pairs, cut)
     opts = {"mip_rel_gap": mip_rel_gap, "disp": False}

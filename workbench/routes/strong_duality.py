@@ -114,9 +114,7 @@ def solve_strong_duality(problem: Any, parameters: Mapping | None = None, start:
     warm = IpoptSolver(nlp, {**WARM_OPTIONS, "ipopt.bound_relax_factor": 0.0, **(ipopt_options or {})},
                        name="strong_duality_warm")
     follower = FollowerSolver(lp, tight=True)
-    x0 = problem.point_vector({s: v for s, v in start.items() if s in problem.leader}, "leader") \
-        if start and all(s in start for s in problem.leader) else lp.x_start
-    y0 = np.array([float((start or {}).get(s, problem.start.get(s, 0.0))) for s in problem.follower])
+    x0, y0 = problem.start_vectors(start)
     candidates, log = [], []
     for k, xs in enumerate(leader_starts(lp, x0, n_starts, seed)):
         fs = follower.solve(xs, p, y0)

@@ -152,8 +152,7 @@ def solve_substitution(problem: Any, parameters: Mapping | None = None, start: M
                 info["not_attained"] = [(str(lim[2]), lim[1]) for lim in ex["below"]]
             x_star = np.array([float(c)])
     if x_star is None:
-        x0 = problem.point_vector({s: v for s, v in (start or {}).items() if s in problem.leader} or None, "leader") \
-            if start and any(s in problem.leader for s in start) else lp.x_start
+        x0 = problem.start_vectors(start)[0]
         x_star, runs = _numeric_solve(problem, rm, pvals, n_starts, seed, ipopt_options, x0)
         info["ipopt_statuses"] = [r.ipopt_status for r in runs]
         if x_star is None:
