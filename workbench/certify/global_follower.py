@@ -41,11 +41,13 @@ import numpy as np
 
 from ..errors import MethodError, UnsupportedExpressionError
 from ..lower import LoweredProblem
-from ..lower.casadi2scip import Unsupported, piece_name, scip_tape, unsupported_error
+from ..lower.casadi2scip import piece_name, scip_follower
 
 ASSUMED_RADIUS = 1e3  # K_i = ASSUMED_RADIUS * (1 + |y_ref_i|) for bounds that cannot be derived
 LP_ROUNDING = 1e-7    # outward rounding of LP-derived bounds (HiGHS' feasibility tolerance)
 FEASTOL = 1e-9        # SCIP's numerics/feastol (default 1e-6 would accept visibly infeasible points)
+EPSILON = 1e-11       # SCIP's numerics/epsilon (default 1e-9 closes gaps only to ~1e-9)
+EPIGRAPH_SCALE = 100.0  # t >= f written as 100 (t - f) >= 0: feastol on t becomes 1e-11, not 1e-9
 
 _STATUS = {"optimal": "optimal", "gaplimit": "optimal", "infeasible": "infeasible",
            "unbounded": "unbounded", "inforunbd": "unbounded", "timelimit": "time_limit"}
@@ -187,6 +189,8 @@ def global_follower(lp: LoweredProblem, x: Any, p: Any = None, *, y_ref: Any = N
                     gap_tol: float = 1e-9, seed: int = 0) -> GlobalFollowerResult:
     """Solve the follower at fixed (x, p) globally with SCIP (see the module docstring).
 
+    SCIP stops when phi_upper - phi_lower <= ``gap_tol`` (absolute, ``limits/absgap``) or at
+    ``time_limit`` seconds; ``seed`` != 0 shifts SCIP's random seeds and permutes the variables.
     ``y_ref`` centres assumed boxes (default: the declared start). Nothing passed is mutated.
     """
     ps = _require_scip()
@@ -195,20 +199,15 @@ def global_follower(lp: LoweredProblem, x: Any, p: Any = None, *, y_ref: Any = N
     x = np.asarray(x, dtype=float).reshape(-1).copy()
     p = np.asarray(lp.p_default if p is None else p, dtype=float).reshape(-1).copy()
     y_ref = np.asarray(lp.y_start if y_ref is None else y_ref, dtype=float).reshape(-1).copy()
-    tape = scip_tape(lp)
 
     m = ps.Model(f"{lp.name}_follower")
     m.hideOutput()
     ys = [m.addVar(name=f"y{i}", lb=None, ub=None) for i in range(n)]
-    vals = tape.replay(x, ys, p, ("f", "g", "h"))
     try:
-        pieces = [("f", 0, vals["f"][0])] + [("g", i, e) for i, e in enumerate(vals["g"])] \
-            + [("h", i, e) for i, e in enumerate(vals["h"])]
-        for kind, i, e in pieces:
-            if isinstance(e, Unsupported):
-                raise unsupported_error(piece_name(kind, i, lp.g_names if kind == "g" else lp.h_names), e)
+        f, g, h = scip_follower(lp, x, p, ys)
     except UnsupportedExpressionError as exc:
         return _empty("unsupported", n, str(exc), t0, seed=seed)
+    pieces = [("f", 0, f)] + [("g", i, e) for i, e in enumerate(g)] + [("h", i, e) for i, e in enumerate(h)]
 
     index = {v.name: i for i, v in enumerate(ys)}
     ineq, eq = [], []
@@ -224,6 +223,7 @@ def global_follower(lp: LoweredProblem, x: Any, p: Any = None, *, y_ref: Any = N
         if aff is not None:
             (ineq if kind == "g" else eq).append(aff)
     lo, hi, how = derive_box(ineq, eq, n)
+    lo, hi = lo + 0.0, hi + 0.0  # no -0.0 in reports
     assumed = [i for i in range(n) if not (np.isfinite(lo[i]) and np.isfinite(hi[i]))]
     K = ASSUMED_RADIUS * (1 + np.abs(y_ref))
     a_lo = np.where(np.isfinite(lo), lo, y_ref - K)
@@ -240,7 +240,6 @@ def global_follower(lp: LoweredProblem, x: Any, p: Any = None, *, y_ref: Any = N
         if isinstance(e, float):
             continue
         m.addCons(e >= 0 if kind == "g" else e == 0, name=f"{kind}{i}")
-    f = pieces[0][2]
     if isinstance(f, float):
         if math.isnan(f):
             return _empty("solver_failed", n, "the lower objective is NaN at x", t0, box, assumed, how, seed)
@@ -250,14 +249,14 @@ def global_follower(lp: LoweredProblem, x: Any, p: Any = None, *, y_ref: Any = N
         m.setObjective(f, "minimize")
     else:
         t = m.addVar(name="t", lb=None, ub=None)
-        m.addCons(t - f >= 0, name="epigraph")
+        m.addCons(EPIGRAPH_SCALE * (t - f) >= 0, name="epigraph")
         m.setObjective(t, "minimize")
 
     m.setParam("limits/time", float(time_limit))
     m.setParam("numerics/feastol", FEASTOL)
     m.setParam("numerics/dualfeastol", FEASTOL)
-    m.setParam("limits/gap", float(gap_tol))
     m.setParam("limits/absgap", float(gap_tol))
+    m.setParam("numerics/epsilon", EPSILON)
     if seed:
         m.setParam("randomization/randomseedshift", int(seed))
         m.setParam("randomization/permutationseed", int(seed))
@@ -308,7 +307,7 @@ def prove_follower_optimal(lp: LoweredProblem, x: Any, y: Any, p: Any = None, *,
     p = np.asarray(lp.p_default if p is None else p, dtype=float).reshape(-1)
     value = float(lp.evaluate("lower_objective", x, y, p)[0])
     tol = 1e-9 * (1 + abs(value)) if tol is None else float(tol)
-    r = global_follower(lp, x, p, y_ref=y, time_limit=time_limit, seed=seed)
+    r = global_follower(lp, x, p, y_ref=y, time_limit=time_limit, gap_tol=tol / 10, seed=seed)
     better = None
     if r.y is not None and r.phi_upper < value - tol and r.violation <= feas_tol:
         better = r.y.copy()
@@ -334,7 +333,7 @@ def prove_follower_optimal(lp: LoweredProblem, x: Any, y: Any, p: Any = None, *,
     near = max(1e3 * tol, 1e-6 * (1 + abs(value)))
     second = None
     if abs(gap) <= near:  # near tie: a second opinion from a differently seeded, permuted run
-        second = global_follower(lp, x, p, y_ref=y, time_limit=time_limit, seed=seed + 1)
+        second = global_follower(lp, x, p, y_ref=y, time_limit=time_limit, gap_tol=tol / 10, seed=seed + 1)
         gap2 = value - second.phi_lower
         if second.on_assumed_bound or not (gap2 <= tol):
             return out(False, f"solver_failed: SCIP runs disagree: phi_lower = {r.phi_lower:.12g} "

@@ -277,3 +277,18 @@ def _apply(op: int, args: list[Any]) -> Any:
         return Unsupported(_OP_NAMES.get(op, str(op)))
     out = fn(*args)
     return _f(out) if isinstance(out, (int, np.floating)) else out
+
+
+def scip_follower(lp: Any, x: Sequence[float], p: Sequence[float], y: Sequence[Any]) -> tuple[Any, list[Any], list[Any]]:
+    """(f, g, h) of the follower at fixed (x, p) as numbers / PySCIPOpt expressions of ``y``.
+
+    Raises :class:`UnsupportedExpressionError` naming the first objective or constraint that
+    applies an operation SCIP cannot represent to y.
+    """
+    vals = scip_tape(lp).replay(x, y, p, ("f", "g", "h"))
+    pieces = [("f", 0, vals["f"][0])] + [("g", i, e) for i, e in enumerate(vals["g"])] \
+        + [("h", i, e) for i, e in enumerate(vals["h"])]
+    for kind, i, e in pieces:
+        if isinstance(e, Unsupported):
+            raise unsupported_error(piece_name(kind, i, lp.g_names if kind == "g" else lp.h_names), e)
+    return vals["f"][0], vals["g"], vals["h"]
