@@ -40,3 +40,7 @@ class SolverFailure(WorkbenchError, RuntimeError):
         super().__init__(message)
         self.status = status
         self.solver_status = solver_status
+
+
+class UnsupportedExpressionError(MethodError):
+    """An operation has no counterpart in SCIP's expression language (the global follower proof)."""
