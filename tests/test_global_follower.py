@@ -176,3 +176,15 @@ def test_inputs_are_not_mutated():
     xs, ys = np.array([1.0]), np.array([1.0])
     prove_follower_optimal(lp, xs, ys)
     assert xs.tolist() == [1.0] and ys.tolist() == [1.0]
+
+
+def test_follower_pinned_to_one_point_is_not_widened():
+    # y >= x/3 and y <= x/3 pin y = x/3 (the feasible set is one point); f = (y - 1)^2. The
+    # constraints go to SCIP as written (no slack); bounds that cross by rounding keep the point.
+    p = wb.BilevelProblem(leader=[x], follower=[y], upper_objective=x + y, lower_objective=(y - 1) ** 2,
+                          lower_constraints=[y >= x / 3, y <= x / 3])
+    lp = lower(p)
+    proof = prove_follower_optimal(lp, [0.7], [0.7 / 3])
+    assert proof.passed, proof.reason
+    assert proof.result.assumed == [] and proof.result.box[1][0] - proof.result.box[0][0] <= 1e-12
+    assert proof.phi_lower == pytest.approx((0.7 / 3 - 1) ** 2, abs=1e-9)

@@ -92,6 +92,7 @@ class FollowerProof:
     reason: str
     result: GlobalFollowerResult
     cross_check: GlobalFollowerResult | None = None
+    violation: float = 0.0  # the candidate's own max violation of g >= 0, h = 0 (reported, not judged)
 
     @property
     def conditional(self) -> bool:
@@ -231,8 +232,12 @@ def global_follower(lp: LoweredProblem, x: Any, p: Any = None, *, y_ref: Any = N
     if assumed:
         how += f"; assumed |y_i - y_ref_i| <= {ASSUMED_RADIUS:g}(1 + |y_ref_i|) for i in {assumed}"
     box = (a_lo, a_hi)
-    if np.any(a_lo > a_hi):
-        return _empty("infeasible", n, "the derived bounds cross (lo > hi)", t0, box, assumed, how, seed)
+    cross = a_lo > a_hi
+    if np.any(cross):  # rows pinning y_i to (nearly) one point can cross by rounding: keep that point
+        if np.any(a_lo[cross] - a_hi[cross] > FEASTOL * (1 + np.abs(a_lo[cross]))):
+            return _empty("infeasible", n, "the derived bounds cross (lo > hi)", t0, box, assumed, how, seed)
+        a_lo, a_hi = np.minimum(a_lo, a_hi), np.maximum(a_lo, a_hi)
+        box = (a_lo, a_hi)
     for v, a, b in zip(ys, a_lo, a_hi):
         m.chgVarLb(v, float(a))
         m.chgVarUb(v, float(b))
@@ -307,6 +312,9 @@ def prove_follower_optimal(lp: LoweredProblem, x: Any, y: Any, p: Any = None, *,
     p = np.asarray(lp.p_default if p is None else p, dtype=float).reshape(-1)
     value = float(lp.evaluate("lower_objective", x, y, p)[0])
     tol = 1e-9 * (1 + abs(value)) if tol is None else float(tol)
+    gv = lp.evaluate("lower_ineq", x, y, p) if lp.g.numel() else np.zeros(0)
+    hv = lp.evaluate("lower_eq", x, y, p) if lp.h.numel() else np.zeros(0)
+    viol = float(max([0.0, *(-gv), *np.abs(hv)]))
     r = global_follower(lp, x, p, y_ref=y, time_limit=time_limit, gap_tol=tol / 10, seed=seed)
     better = None
     if r.y is not None and r.phi_upper < value - tol and r.violation <= feas_tol:
@@ -315,7 +323,7 @@ def prove_follower_optimal(lp: LoweredProblem, x: Any, y: Any, p: Any = None, *,
 
     def out(passed, reason, gap=gap, second=None):
         return FollowerProof(passed=passed, value=value, phi_lower=value - gap, gap=float(gap), tol=tol,
-                             better_y=better, reason=reason, result=r, cross_check=second)
+                             better_y=better, reason=reason, result=r, cross_check=second, violation=viol)
 
     if r.status in ("unsupported", "solver_failed", "unbounded"):
         return out(False, f"no proof: {r.message}")
@@ -342,5 +350,9 @@ def prove_follower_optimal(lp: LoweredProblem, x: Any, y: Any, p: Any = None, *,
         if second.phi_lower < r.phi_lower:
             gap = gap2
     where = " inside the assumed box" if r.assumed else ""
-    return out(True, f"proven: f(x, y) - phi_lower = {gap:.3g} <= tol {tol:.3g}{where} ({r.derived_from})",
+    note = ""
+    if gap < -tol:  # only an infeasible y (or a wrong SCIP bound) can beat the global minimum
+        note = (f"; note f(x, y) is below SCIP's bound by {-gap:.3g}: y violates the follower's "
+                f"constraints by {viol:.3g}")
+    return out(True, f"proven: f(x, y) - phi_lower = {gap:.3g} <= tol {tol:.3g}{where} ({r.derived_from}){note}",
                gap=gap, second=second)
