@@ -86,15 +86,19 @@ def test_design_centring_p2_is_unbounded():
 
 
 def test_mitsos_barton_ex313_never_below_global_optimum():
-    # F = x - y, f = x y (y/2 - x²) on y in [-1, 1], x in [-1, 1]. For x < 0 the follower's reply is
-    # y = -1 (f(-1) - f(1) = 2x³ < 0... its value at y=-1 is below y=1's), F = x + 1 >= 0; for x > 0,
-    # y = ±1 by the sign of x(1/2 - x²)... the global optimum is F = -1 at x = 0, y = 1 (f ≡ 0 at x = 0,
-    # the optimistic reply y = 1). No returned value may lie below -1.
+    # F = x - y, f = -x³y + x y²/2 on y in [-1, 1], x in [-1, 1]. For x > 0, f is convex in y with
+    # minimiser y = x²: F = x - x² >= 0. For x < 0, f is concave in y: the endpoint values differ by
+    # f(-1) - f(1) = 2x³ < 0, so y = -1 and F = x + 1 >= 0. At x = 0, f ≡ 0 and the optimistic reply
+    # y = 1 gives the global optimum F = -1. Near x = 0⁻ the reply y = 1 is worse by only 2|x|³: a
+    # tolerance there would buy F = x - 1 < -1, which must never be returned.
     p = wb.bolib.load("MitsosBarton2006Ex313")
     r = p.solve()
     assert r.upper_value >= -1 - 1e-6
-    if r.status == "optimal":
-        assert r.upper_value == pytest.approx(-1.0, abs=1e-6)
+    x1, y1 = p.leader[0], p.follower[0]
+    old = p.certify({x1: -0.0037, y1: 1.0})       # the old false claim: F = -1.0037
+    assert not old.passed and old.better_y[0] == pytest.approx(-1.0, abs=1e-6)
+    best = p.certify({x1: 0.0, y1: 1.0})          # the global optimum: f ≡ 0 at x = 0
+    assert best.passed
 
 
 def test_certify_refuses_points_feasible_only_relative_to_a_large_offset():

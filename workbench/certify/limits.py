@@ -8,10 +8,12 @@ exact reply, a certificate), never from points that exist only inside a toleranc
   projected point x_p is worse. The exact points x_t = x_p + t u (u pointing into the
   box, t = 10^-1 ... 10^-6) are evaluated; when their values fall towards F_raw and stay
   below every exact point found, the infimum F_raw is approached but not attained.
-* Unbounded (DesignCentringP2: F = -pi x3 x4 with x3, x4 <= 1 only): along the ray from
-  the start x0 through the best point x*, x_k = x0 + 2^k (x* - x0), the exact values keep
-  falling, by more than ``factor`` (1 + |F*|) after ``steps`` doublings. This is evidence
-  (finitely many exact points), reported with the points, not a proof.
+* Unbounded (DesignCentringP2: F = -pi x3 x4 with x3, x4 <= 1 only): along a ray from a
+  low point x*, x_k = x* + (2^k - 1) d, the exact values keep falling, by more than
+  ``factor`` (1 + |F*|) after ``steps`` doublings. Two rays are tried: away from the start
+  (d = x* - x0) and the leader's steepest descent d = -grad_x F(x*, y*) on the coordinates
+  whose bounds allow it, scaled to |x*|. This is evidence (finitely many exact points),
+  reported with the points, not a proof.
 """
 from __future__ import annotations
 
@@ -58,15 +60,29 @@ def approach_infimum(evaluate: Evaluate, x_raw: np.ndarray, x_p: np.ndarray, y: 
 
 
 def unbounded_ray(evaluate: Evaluate, x0: np.ndarray, x_best: np.ndarray, y: np.ndarray, upper: float,
-                  lo: np.ndarray, hi: np.ndarray, steps: int = 5, factor: float = 100.0) -> list[ExactValue] | None:
-    """Exact points along x0 + 2^k (x* - x0) whose values fall without bound, or None."""
-    d = np.asarray(x_best, float) - np.asarray(x0, float)
+                  lo: np.ndarray, hi: np.ndarray, descent: np.ndarray | None = None, steps: int = 4,
+                  factor: float = 100.0) -> list[ExactValue] | None:
+    """Exact points along a ray from x* whose values fall without bound, or None (see module docstring)."""
+    x_best = np.asarray(x_best, float)
+    rays = [x_best - np.asarray(x0, float)]
+    if descent is not None:
+        d = np.where(((descent > 0) & ~np.isfinite(hi)) | ((descent < 0) & ~np.isfinite(lo)), descent, 0.0)
+        if np.any(d):
+            rays.append(d / np.max(np.abs(d)) * (1 + np.max(np.abs(x_best))))
+    for d in rays:
+        seq = _ray(evaluate, x_best, d, y, upper, lo, hi, steps, factor)
+        if seq is not None:
+            return seq
+    return None
+
+
+def _ray(evaluate: Evaluate, x_best, d, y, upper, lo, hi, steps, factor):
     free = ~(np.isfinite(lo) & np.isfinite(hi))
     if not np.any(d[free]):
         return None
     seq, last, y_k = [], upper, y
     for k in range(1, steps + 1):
-        x_k = np.clip(x0 + 2.0 ** k * d, lo, hi)
+        x_k = np.clip(x_best + (2.0 ** k - 1) * d, lo, hi)
         v = evaluate(x_k, y_k)
         if v is None or not v.feasible or v.upper >= last:
             return None

@@ -152,7 +152,8 @@ def _pick(problem, lp, p, run: Search, scheme, elapsed, x0) -> BilevelResult:
     far = np.max(np.abs(low.x), initial=0.0) > 10 * (1 + np.max(np.abs(x0), initial=0.0))
     below = proven and low.upper < bar - 10 * (1 + abs(bar))
     if (far or below) and not run.late():
-        seq = unbounded_ray(run.evaluate_exact, np.asarray(x0, float), low.x, low.y, low.upper, lo, hi)
+        seq = unbounded_ray(run.evaluate_exact, np.asarray(x0, float), low.x, low.y, low.upper, lo, hi,
+                            descent=-lp.gradient("upper_objective", "x", low.x, low.y, p))
         if seq is not None:
             info["unbounded_evidence"] = [(v.x.tolist(), v.upper) for v in seq]
             return BilevelResult(status=Status.UNBOUNDED, solver_stats=SolverStats("ipopt", best.ipopt_status),

@@ -141,6 +141,15 @@ class Search:
         A sampled candidate is never called optimal; the strong multistart only serves the search.
         """
         proven = sorted((c for c in self.candidates if c.ok), key=lambda c: c.upper)
+        for c in proven[:2]:
+            # Leader values within 1e-8 of 0 are also tried at exactly 0, where the follower may have
+            # several optimal replies (MitsosBarton2006Ex313: f ≡ 0 at x = 0 only); the certificate
+            # and the optimistic selection decide, nothing is assumed.
+            small = (np.abs(c.x) < 1e-8) & (c.x != 0)
+            if small.any():
+                snapped = self.add_exact(np.where(small, 0.0, c.x), c.y, c.lam, c.mu, c.ipopt_status, -6)
+                if snapped.ok:
+                    self.select_optimistically(snapped)
         if proven:
             self.select_optimistically(proven[0])
         bar = proven[0].upper if proven else np.inf
