@@ -8,7 +8,6 @@ differences of re-solved replies are meaningful.
 from __future__ import annotations
 
 import time
-import weakref
 from dataclasses import dataclass, field
 from typing import Any, Hashable, Mapping
 
@@ -21,17 +20,11 @@ from ..lower import LoweredProblem, lower
 from ..result import MultiplierMap
 from ..solve import FollowerSolver
 from .kkt import KKTPieces
-
-_SOLVERS: dict[int, FollowerSolver] = {}
-
+from .threads import per_thread, prepared
 
 def follower_solver(lp: LoweredProblem) -> FollowerSolver:
-    """One tight FollowerSolver per lowered problem (dropped with the problem)."""
-    key = id(lp)
-    if key not in _SOLVERS:
-        _SOLVERS[key] = FollowerSolver(lp, tight=True)
-        weakref.finalize(lp, _SOLVERS.pop, key, None)
-    return _SOLVERS[key]
+    """One tight FollowerSolver per lowered problem *and thread* (an nlpsol's memory is not shared)."""
+    return per_thread(lp, "follower_solver", lambda: FollowerSolver(lp, tight=True))
 
 
 @dataclass
@@ -133,7 +126,7 @@ def follower_response(problem: Any, leader: Any, parameters: Any = None, start: 
     ``tol`` separates zero from non-zero constraint values and multipliers after
     polishing (scaled by max(1, |grad f|)).
     """
-    lp = lower(problem)
+    lp = prepared(problem)
     x = _vector(problem, leader, "leader", lp.n_x)
     p = parameter_vector(problem, lp, parameters)
     y0 = lp.y_start if start is None else _vector(problem, start, "follower", lp.n_y)
@@ -215,7 +208,7 @@ def response_at(problem: Any, leader: Any, y: Any, lam: Any = None, mu: Any = No
     multipliers are estimated by least squares on the rows with g ~ 0. ``info["kkt_residual"]``
     says how far the given point is from a KKT point.
     """
-    lp = lower(problem)
+    lp = prepared(problem)
     x = _vector(problem, leader, "leader", lp.n_x)
     p = parameter_vector(problem, lp, parameters)
     y = _vector(problem, y, "follower", lp.n_y).copy()

@@ -39,3 +39,27 @@ def per_thread(owner: Any, key: Hashable, factory: Callable[[], Any]) -> Any:
 
 
 __all__ = ["BUILD_LOCK", "per_thread"]
+
+
+_PREPARED: set[int] = set()  # ids of prepared lowered problems (removed when they are collected)
+_NAMES = ("upper_objective", "upper_ineq", "upper_eq", "lower_objective", "lower_ineq", "lower_eq")
+
+
+def prepared(problem: Any) -> Any:
+    """``lower(problem)`` with every shared CasADi Function built, under the lock, once.
+
+    After this, threads only *evaluate* the shared Functions (each call checks out its own
+    work memory) and build their own solvers/evaluators through :func:`per_thread`.
+    """
+    from ..lower import lower
+    with BUILD_LOCK:
+        lp = lower(problem)
+        if id(lp) not in _PREPARED:
+            from .kkt import kkt_function, upper_gradient_function
+            for name in _NAMES:
+                lp.function(name)
+            kkt_function(lp)
+            upper_gradient_function(lp)
+            _PREPARED.add(id(lp))
+            weakref.finalize(lp, _PREPARED.discard, id(lp))
+    return lp
