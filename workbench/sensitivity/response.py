@@ -179,18 +179,24 @@ def _classified(problem: Any, lp: LoweredProblem, x: np.ndarray, p: np.ndarray, 
         gscale = max(1.0, float(np.max(np.abs(y), initial=0.0)))
         guesses = [active] + [g <= thr * gscale for thr in (1e-8, 1e-6, 1e-4)]
         tried: set[bytes] = set()
+        best = None  # (violation, point): the guess whose polished point is the most feasible
         for guess in guesses:
             if guess.tobytes() in tried:
                 continue
             tried.add(guess.tobytes())
             out = _newton_polish(lp, x, y, p, lam, mu, guess)
-            if out is not None:
-                y2, lam2, mu2, g2 = out
-                if np.all(g2[~guess] >= -tol) and np.any(lam2[guess] < -tol):
-                    lam2, mu2 = _nonnegative_multipliers(lp, x, y2, p, lam2, mu2, guess)
-                if np.all(g2[~guess] >= -tol) and np.all(lam2[guess] >= -tol):
-                    y, lam, mu, g, active, polished = y2, lam2, mu2, g2, guess, True
-                    break
+            if out is None:
+                continue
+            y2, lam2, mu2, g2 = out
+            if np.any(lam2[guess] < 0):
+                lam2, mu2 = _nonnegative_multipliers(lp, x, y2, p, lam2, mu2, guess)
+            viol = max(0.0, -float(np.min(g2[~guess], initial=0.0)), -float(np.min(lam2[guess], initial=0.0)))
+            if viol <= tol and (best is None or viol < best[0]):
+                best = (viol, (y2, lam2, mu2, g2, guess))
+            if viol <= 1e-13 * gscale:  # exactly feasible (to rounding): no other guess can be better
+                break
+        if best is not None:
+            (y, lam, mu, g, active), polished = best[1], True
     info["polish_s"] = time.perf_counter() - t0
     scale = max(1.0, float(np.max(np.abs(KKTPieces(lp, x, y, p, 0 * lam, 0 * mu).grad), initial=0.0)))
     t = tol * scale
