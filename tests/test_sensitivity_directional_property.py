@@ -49,7 +49,7 @@ def to_problem(Q, B, M, D, c, b):
                              lower_constraints=[gi >= 0 for gi in g]), xs
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25, deadline=None, derandomize=True)
 @given(seed=st.integers(0, 2 ** 31 - 1), n_y=st.integers(1, 3), n_x=st.integers(1, 2), m=st.integers(1, 4))
 def test_directional_matches_one_sided_differences(seed, n_y, n_x, m):
     Q, B, M, D, c, b, x0, ystar, act, weak, d = planted(seed, n_y, n_x, m)

@@ -103,7 +103,19 @@ class Search:
     def exact_point(self, x, y, lam=None, mu=None):
         """The implemented point: x projected onto the leader's simple bounds and, where x moved
         (or y is not exactly feasible), the follower's exact reply there, solved from y."""
-        return implemented_point(self.lp, self.follower, x, y, self.p, lam, mu)
+        xp, ye, lame, mue, moved = implemented_point(self.lp, self.follower, x, y, self.p, lam, mu)
+        if ye is not y and not np.allclose(ye, y, atol=1e-7):
+            # The exact re-solve may have left an optimal face for its analytic centre; among the
+            # follower's optimal replies at xp take the one best for the leader, starting from y.
+            if self._selection is None:
+                self._selection = OptimisticSelection(self.lp, self.ipopt_options)
+            phi = float(self.lp.evaluate("lower_objective", xp, ye, self.p)[0])
+            ys = self._selection(xp, self.p, y, phi, tol=1e-12)
+            if ys is not None and infeasibility(self.lp, xp, ys, self.p, "lower") <= 1e-9:
+                F = lambda v: float(self.lp.evaluate("upper_objective", xp, v, self.p)[0])  # noqa: E731
+                if F(ys) < F(ye):
+                    return xp, ys, None, None, moved
+        return xp, ye, lame, mue, moved
 
     def add_exact(self, x, y, lam, mu, ipopt_status, start) -> Candidate:
         """Implement (see ``exact_point``), certify and keep a candidate; F is reported at the exact point."""
