@@ -10,16 +10,7 @@ import workbench as wb
 x, y = sp.symbols("x y", real=True)
 
 
-def seed_kkt():
-    return wb.BilevelProblem(leader=[x], follower=[y], upper_objective=(x - 1) ** 2 + (y - 1) ** 2,
-                             upper_constraints=[x >= -2, x <= 2], lower_objective=y ** 2 / 2 + x * y,
-                             lower_constraints=[y - x - 1 >= 0, y >= 0])
-
-
-def seed_spurious():
-    return wb.BilevelProblem(leader=[x], follower=[y], upper_objective=x ** 2 + y ** 2,
-                             upper_constraints=[x >= -1, x <= 1],
-                             lower_objective=y ** 6 - sp.Rational(7, 8) * y ** 4 + sp.Rational(1, 8) * y ** 2)
+from test_core_seed import seed_kkt, seed_spurious  # noqa: E402 - the seed examples, declared once
 
 
 def test_seed_kkt_proof_is_convex_with_checked_residuals():
