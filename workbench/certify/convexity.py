@@ -3,7 +3,8 @@
 The follower is convex at x when f is a quadratic in y with a positive semidefinite
 Hessian, every h is affine in y and every g (g >= 0) is affine or a quadratic in y with a
 negative semidefinite Hessian (a concave g gives a convex feasible set). Quadratics in y
-have Hessians that do not depend on y, so one evaluation at (x, p) decides. Then its KKT
+have Hessians that do not depend on y, so one evaluation at (x, p) decides. Followers that
+are not quadratic are tested by the DCP composition rules (``curvature.py``). Then its KKT
 points are global minimisers and the certificate is exact. Anything else is "not shown
 convex" (which is not the same as nonconvex).
 """
@@ -66,7 +67,8 @@ def follower_is_convex(lp: LoweredProblem, x: np.ndarray, p: np.ndarray) -> bool
             hessians = [ca.hessian(lp.f, lp.y)[0]] + [-ca.hessian(lp.g[i], lp.y)[0] for i in quad]
             lp.functions[key] = ca.Function(key, [lp.x, lp.y, lp.p], hessians)
     fn = lp.functions[key]
-    if fn is None:
-        return False
+    if fn is None:  # not quadratic: the DCP composition rules may still show convexity
+        from .curvature import follower_is_dcp_convex
+        return follower_is_dcp_convex(lp, x, p)
     out = fn(x, np.zeros(lp.n_y), p)
     return all(_is_psd(H) for H in (out if isinstance(out, (list, tuple)) else [out]))

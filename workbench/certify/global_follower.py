@@ -47,6 +47,7 @@ ASSUMED_RADIUS = 1e3  # K_i = ASSUMED_RADIUS * (1 + |y_ref_i|) for bounds that c
 LP_ROUNDING = 1e-7    # outward rounding of LP-derived bounds (HiGHS' feasibility tolerance)
 FEASTOL = 1e-9        # SCIP's numerics/feastol (default 1e-6 would accept visibly infeasible points)
 EPSILON = 1e-11       # SCIP's numerics/epsilon (default 1e-9 closes gaps only to ~1e-9)
+_RESULTS_KEY = "scip_follower_results"
 EPIGRAPH_SCALE = 100.0  # t >= f written as 100 (t - f) >= 0: feastol on t becomes 1e-11, not 1e-9
 
 _STATUS = {"optimal": "optimal", "gaplimit": "optimal", "infeasible": "infeasible",
@@ -194,12 +195,28 @@ def global_follower(lp: LoweredProblem, x: Any, p: Any = None, *, y_ref: Any = N
     ``time_limit`` seconds; ``seed`` != 0 shifts SCIP's random seeds and permutes the variables.
     ``y_ref`` centres assumed boxes (default: the declared start). Nothing passed is mutated.
     """
-    ps = _require_scip()
-    t0 = time.perf_counter()
-    n = lp.n_y
     x = np.asarray(x, dtype=float).reshape(-1).copy()
     p = np.asarray(lp.p_default if p is None else p, dtype=float).reshape(-1).copy()
     y_ref = np.asarray(lp.y_start if y_ref is None else y_ref, dtype=float).reshape(-1).copy()
+    # One SCIP solve per leader point: the search certifies several candidates at the same x.
+    # The result depends on y_ref only through an assumed box, so it is reused across y_ref
+    # only when no bound had to be assumed.
+    cache = lp.functions.setdefault(_RESULTS_KEY, {})
+    key = (x.tobytes(), p.tobytes(), float(time_limit), float(gap_tol), int(seed))
+    hit = cache.get(key)
+    if hit is not None and (not hit[1].assumed or np.array_equal(hit[0], y_ref)):
+        return hit[1]
+    out = _global_follower(lp, x, p, y_ref, time_limit, gap_tol, seed)
+    if len(cache) >= 256:
+        cache.pop(next(iter(cache)))
+    cache[key] = (y_ref, out)
+    return out
+
+
+def _global_follower(lp, x, p, y_ref, time_limit, gap_tol, seed) -> GlobalFollowerResult:
+    ps = _require_scip()
+    t0 = time.perf_counter()
+    n = lp.n_y
 
     m = ps.Model(f"{lp.name}_follower")
     m.hideOutput()

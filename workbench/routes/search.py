@@ -86,9 +86,16 @@ class Search:
         return any(c.ok for c in self.candidates)
 
     def certify(self, x, y, lam=None, mu=None) -> Certificate:
+        """Certify a candidate; a global (SCIP) proof is only attempted for a candidate that would
+        improve on the best proven point, since a worse one can never be the answer."""
         self._k += 1
         convex = follower_is_convex(self.lp, x, self.p)
         opts = dict(self.cert_opts, seed=self.cert_opts["seed"] + self._k)
+        best = min((c.upper for c in self.candidates if c.ok), default=np.inf)
+        if np.isfinite(best):
+            upper = float(self.lp.evaluate("upper_objective", x, y, self.p)[0])
+            if upper > best + 1e-9 * (1 + abs(best)):
+                opts["use_global"] = False
         return certify(self.lp, x, y, self.p, lam, self.follower, mu=mu, follower_convex=convex, **opts)
 
     def add(self, x, y, lam, mu, cert, ipopt_status, start) -> Candidate:
