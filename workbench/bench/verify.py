@@ -160,9 +160,10 @@ def verify_point(problem, x, y, gap_tol=1e-5, feas_tol=1e-6, time_limit=10.0, **
             # SCIP's better reply only exists inside its feasibility tolerance: judge it feasible.
             yp = _project(fn, x, better, len(y))
             tol = gap_tol * (1 + abs(f_star))
-            if yp is not None and _viol(fn["g"], fn["h"], x, yp) <= max(low, 1e-12) and float(fn["f"](x, yp)) < f_star - tol:
+            projected = yp is not None and _viol(fn["g"], fn["h"], x, yp) <= max(low, 1e-10)
+            if projected and float(fn["f"](x, yp)) < f_star - tol:
                 better, reason = yp.tolist(), reason + "; still better after projection onto the feasible set"
-            elif proof is not None and np.isfinite(proof.result.phi_upper) and proof.result.status == "optimal":
+            elif projected and proof is not None and proof.result.status == "optimal":
                 optimal, better = True, None
                 reason = (f"verified at the point's own violation {low:.2g}: SCIP's better reply (violation "
                           f"{_viol(fn['g'], fn['h'], x, proof.result.y):.2g}) is not better once projected "

@@ -96,6 +96,8 @@ class Search:
             upper = float(self.lp.evaluate("upper_objective", x, y, self.p)[0])
             if upper > best + 1e-9 * (1 + abs(best)):
                 opts["use_global"] = False
+        if self.deadline is not None:  # a global proof must not overrun the route's time limit
+            opts["global_time"] = min(opts.get("global_time", 10.0), max(self.deadline - time.monotonic(), 0.5))
         return certify(self.lp, x, y, self.p, lam, self.follower, mu=mu, follower_convex=convex, **opts)
 
     def add(self, x, y, lam, mu, cert, ipopt_status, start) -> Candidate:
@@ -176,6 +178,8 @@ class Search:
                          and c.certificate.proof == "sampled" and c.upper < bar), key=lambda c: c.upper)
         restarts = []
         for c in ranked[:max_checks]:
+            if self.late():
+                break
             opts = dict(self.cert_opts, n_random=max(strong_starts, 10 * self.lp.n_y), seed=self.cert_opts["seed"] + 7919)
             strong = certify(self.lp, c.x, c.y, self.p, c.lam, self.follower, grid=grid, mu=c.mu, use_global=False, **opts)
             c.certificate, c.strong = strong, True
