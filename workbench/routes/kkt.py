@@ -82,7 +82,7 @@ def solve_kkt(problem: Any, relaxation: "str | Relaxation" = "scholtes", paramet
         if full and run.cuts_ok and not run.late():
             run.value_function_loop(x0, y0)
     for _ in range(3):  # a strong re-check that finds a better reply restarts the search from it
-        restarts = run.final_check()
+        restarts = run.final_check(snap=global_search)
         if not restarts or run.late():
             break
         run.homotopies(restarts, rnd=-2)

@@ -155,7 +155,7 @@ class Search:
         best = min(c.upper for c in ok)
         return sum(c.upper <= best + 1e-7 * (1 + abs(best)) for c in ok) >= 2
 
-    def final_check(self, strong_starts: int = 30, grid: int = 9, max_checks: int = 4) -> list:
+    def final_check(self, strong_starts: int = 30, grid: int = 9, max_checks: int = 4, snap: bool = True) -> list:
         """Optimistic selection at the best proven point; for unproven ("sampled") candidates that
         beat it, a much larger follower multistart looking for a better reply to restart from.
 
@@ -171,6 +171,9 @@ class Search:
                 snapped = self.add_exact(np.where(small, 0.0, c.x), c.y, c.lam, c.mu, c.ipopt_status, -6)
                 if snapped.ok:
                     self.select_optimistically(snapped)
+        if snap:
+            self.snap_refuted(proven[0].upper if proven else np.inf)
+        proven = sorted((c for c in self.candidates if c.ok), key=lambda c: c.upper)
         if proven:
             self.select_optimistically(proven[0])
         bar = proven[0].upper if proven else np.inf
@@ -187,6 +190,36 @@ class Search:
                 restarts.append((c.x, strong.better_y, "raw"))
                 self.add_cut(strong.better_y)
         return restarts
+
+    def snap_refuted(self, bar: float, n_candidates: int = 3, decimals: tuple = (3, 2, 1, 0)) -> None:
+        """Leader points rounded to a few decimals, tried where a refuted candidate beat ``bar``.
+
+        Where the follower's reply jumps, the leader's best point can be isolated: MitsosBarton2006Ex313
+        has F = -1 only at exactly x = 0 (f = 0 for every y there), F > 0 on both sides, and the KKT
+        search stalls at x = -0.0017 because a tolerance separates the two replies. Rounded points are
+        only candidates: each is implemented exactly and has to pass the certificate.
+        """
+        refuted, seen = [], set()
+        for c in sorted((c for c in self.candidates if c.certificate.better_y is not None and c.upper < bar),
+                        key=lambda c: c.upper):
+            k = np.round(c.x, 9).tobytes()
+            if k not in seen:
+                seen.add(k)
+                refuted.append(c)
+        tried: set = set()
+        for c in refuted[:n_candidates]:
+            for d in decimals:
+                if self.late():
+                    return
+                xs = np.round(c.x, d) + 0.0
+                key = xs.tobytes()
+                if key in tried or np.array_equal(xs, c.x):
+                    continue
+                tried.add(key)
+                for y in (c.y, c.certificate.better_y):
+                    snapped = self.add_exact(xs, y, None, None, c.ipopt_status, -7)
+                    if snapped.ok:
+                        break
 
     def select_optimistically(self, c: Candidate) -> None:
         """Move y within the follower's optimal set towards the leader (see OptimisticSelection)."""
@@ -243,11 +276,23 @@ class Search:
         return new_starts
 
     def value_function_loop(self, x0, y0) -> None:
-        """High-point relaxation + value-function cuts from the best point so far."""
+        """High-point relaxation + value-function cuts from the best point so far, and from the best
+        refuted point below it: where the follower's reply jumps, the cut f(x, y) <= f(x, y_better)
+        moves such a point to where its reply ties with the better one (MitsosBarton2006Ex313:
+        from x = -0.0017, y = 1 to x = 0, y = 1), which the optimistic follower may choose."""
         best = min(self.candidates, key=lambda c: (not c.ok, c.upper), default=None)
-        xs, ys = (best.x, best.y) if best is not None else (x0, y0)
-        found = value_function_cuts(self.lp, self.follower, self.p, xs, ys, self.cuts, self.snap_and_certify,
-                                    ipopt_options=self.ipopt_options, deadline=self.deadline)
+        starts = [(best.x, best.y) if best is not None else (x0, y0)]
+        bar = best.upper if best is not None and best.ok else np.inf
+        refuted = [c for c in self.candidates if c.certificate.better_y is not None and c.upper < bar]
+        if refuted:
+            r = min(refuted, key=lambda c: c.upper)
+            starts.append((r.x, r.y))
+        found = []
+        for xs, ys in starts:
+            if self.late():
+                break
+            found += value_function_cuts(self.lp, self.follower, self.p, xs, ys, self.cuts, self.snap_and_certify,
+                                         ipopt_options=self.ipopt_options, deadline=self.deadline)
         for x, y, lam, mu, cert in found:
             self.add(x, y, lam, mu, cert, "Solve_Succeeded", -1)
             if cert.better_y is not None:
