@@ -167,7 +167,8 @@ def _curvature_of(v: Any) -> str:
 
 
 def follower_is_dcp_convex(lp: LoweredProblem, x: np.ndarray, p: np.ndarray) -> bool:
-    """True when, at (x, p), f is convex in y, every g (g >= 0) concave and every h affine by DCP rules."""
+    """True when, at (x, p), f is convex in y, every h affine and every g (g >= 0) concave by DCP
+    rules or a second-order cone written the smooth way (``second_order_cone_row``)."""
     try:
         tape = scip_tape(lp)
     except Exception:  # an MX model that does not expand: not shown convex
@@ -175,6 +176,80 @@ def follower_is_dcp_convex(lp: LoweredProblem, x: np.ndarray, p: np.ndarray) -> 
     vals = tape.replay(np.asarray(x, float), [_Y] * lp.n_y, np.asarray(p, float), ("f", "g", "h"), apply=_apply)
     if _curvature_of(vals["f"][0]) not in (AFFINE, CONVEX):
         return False
-    if any(_curvature_of(v) not in (AFFINE, CONCAVE) for v in vals["g"]):
+    if not all(_curvature_of(v) == AFFINE for v in vals["h"]):
         return False
-    return all(_curvature_of(v) == AFFINE for v in vals["h"])
+    return all(_curvature_of(v) in (AFFINE, CONCAVE) or second_order_cone_row(lp, i, x, p)
+               for i, v in enumerate(vals["g"]))
+
+
+# ----------------------------------------------------------------------------- second-order cones
+
+def _row_quadratic(lp: LoweredProblem, i: int):
+    """Function (x, p) -> (H, b, c) with g_i(y) = 1/2 y'Hy + b'y + c, or None if g_i is not quadratic in y."""
+    cache = lp.functions.setdefault("g_quadratic_rows", {})
+    if i not in cache:
+        gi = lp.g[i]
+        if not ca.is_quadratic(gi, lp.y):
+            cache[i] = None
+        else:
+            H, b = ca.hessian(gi, lp.y)
+            y0 = ca.DM.zeros(lp.n_y)
+            parts = [ca.substitute(e, lp.y, y0) for e in (H, b, gi)]
+            cache[i] = ca.Function(f"g{i}_quadratic", [lp.x, lp.p], parts)
+    return cache[i]
+
+
+def _affine_rows(lp: LoweredProblem, x, p) -> list[tuple[np.ndarray, float]]:
+    """(a, a0) with g_j(y) = a'y + a0 for every affine row of g at (x, p)."""
+    cache = lp.functions.setdefault("g_affine_rows", {})
+    out = []
+    for j in range(int(lp.g.numel())):
+        if j not in cache:
+            gj = lp.g[j]
+            cache[j] = (ca.Function(f"g{j}_affine", [lp.x, lp.p], [ca.jacobian(gj, lp.y),
+                        ca.substitute(gj, lp.y, ca.DM.zeros(lp.n_y))]) if ca.is_linear(gj, lp.y) else None)
+        if cache[j] is not None:
+            a, a0 = cache[j](x, p)
+            out.append((np.asarray(a, float).reshape(-1), float(a0)))
+    return out
+
+
+def second_order_cone_row(lp: LoweredProblem, i: int, x, p, tol: float = 1e-9) -> bool:
+    """Whether {g_i >= 0} intersected with an affine row of g is convex: one sheet of a cone.
+
+    A quadratic g_i(y) = 1/2 (y - y0)'H(y - y0) + c' whose Hessian has exactly one positive
+    eigenvalue (eigenvector v), with c' = g_i(y0) <= 0, is >= 0 on two convex sheets split by
+    v'(y - y0); an affine row a'y + a0 >= 0 with a = k v keeps one sheet when its offset
+    delta = (a'y0 + a0)/|k| is <= 0 or below the sheets' distance sqrt(-2c'/lambda_1) (e.g. t >= 0 with t^2 - |u - x|^2 >= 0).
+    On that sheet g_i = phi (A + B) with phi concave and A + B >= 0, so grad g_i is a positive
+    multiple of grad phi where g_i = 0: the KKT conditions stay sufficient for a convex f.
+    """
+    fn = _row_quadratic(lp, i)
+    if fn is None:
+        return False
+    H, b, c = (np.asarray(v, float) for v in fn(x, p))
+    b, c = b.reshape(-1), float(c.reshape(-1)[0])
+    H = (H + H.T) / 2
+    w, V = np.linalg.eigh(H)
+    scale = max(1.0, float(np.max(np.abs(w))))
+    pos = w > tol * scale
+    if pos.sum() != 1:  # exactly one positive eigenvalue, the others <= 0 (up to rounding)
+        return False
+    y0, *_ = np.linalg.lstsq(H, -b, rcond=None)
+    if np.max(np.abs(H @ y0 + b), initial=0.0) > 1e-9 * (1 + np.max(np.abs(b), initial=0.0)):
+        return False  # a linear term outside the range of H: the square does not complete
+    c_prime = c + 0.5 * float(y0 @ H @ y0) + float(b @ y0)
+    if c_prime > tol * (1 + abs(c)):
+        return False  # one-sheeted: not convex
+    lam1, v = float(w[pos][0]), V[:, pos][:, 0]
+    for a, a0 in _affine_rows(lp, x, p):
+        na = np.linalg.norm(a)
+        if na == 0.0:
+            continue
+        k = float(a @ v)
+        if abs(abs(k) - na) > 1e-9 * na:
+            continue  # not along the cone's axis
+        delta = (float(a @ y0) + a0) / abs(k)
+        if delta <= 0.0 or delta < np.sqrt(2.0 * max(-c_prime, 0.0) / lam1):
+            return True
+    return False

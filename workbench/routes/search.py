@@ -65,6 +65,7 @@ class Search:
         self.statuses: Counter = Counter()
         self._k = 0
         self._selection: OptimisticSelection | None = None
+        self._homotopies: dict = {}
 
     def add_cut(self, y: np.ndarray) -> None:
         """Keep a better follower reply for value-function cuts (valid only for an x-independent
@@ -246,9 +247,7 @@ class Search:
     def homotopies(self, starts, rnd: int, stop_on_consensus: bool = False) -> list:
         """One homotopy per start on the MPCC with the current cuts; returns restarts from better replies."""
         lp, p = self.lp, self.p
-        chain = Chain([Bilevel2MPCC(self.cuts), MPCCRelax(self.scheme)])
-        relaxed, inv = chain.apply(lp)
-        hom = Homotopy(relaxed, self.schedule, self.ipopt_options)
+        chain, relaxed, inv, hom = self._compiled()
         new_starts = []
         for k, (xs_k, ys_k, kind) in enumerate(starts):
             if self.late() and self.candidates:
@@ -274,6 +273,15 @@ class Search:
             if stop_on_consensus and self.consensus():
                 break
         return new_starts
+
+    def _compiled(self):
+        """The chain and its two Ipopt solvers, compiled once per set of cuts (not once per call)."""
+        key = tuple(c.tobytes() for c in self.cuts)
+        if key not in self._homotopies:
+            chain = Chain([Bilevel2MPCC(self.cuts), MPCCRelax(self.scheme)])
+            relaxed, inv = chain.apply(self.lp)
+            self._homotopies[key] = (chain, relaxed, inv, Homotopy(relaxed, self.schedule, self.ipopt_options))
+        return self._homotopies[key]
 
     def value_function_loop(self, x0, y0) -> None:
         """High-point relaxation + value-function cuts from the best point so far, and from the best
