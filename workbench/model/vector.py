@@ -298,3 +298,16 @@ class VectorBilevelProblem:
         (leader); other keywords (``x_start``, ``name``, ...) go to the constructor."""
         from .vector_qp import qp_from_arrays
         return qp_from_arrays(cls, Q, c, n_x=n_x, **data)
+
+    @classmethod
+    def ridge_regression(cls, X: Any, t: Any, X_val: Any, t_val: Any, **options: Any) -> "VectorBilevelProblem":
+        """Ridge penalties e^x chosen on a validation split (see :mod:`workbench.model.vector_logistic`)."""
+        from .vector_logistic import ridge_problem
+        return ridge_problem(cls, X, t, X_val, t_val, **options)
+
+    @classmethod
+    def logistic_regression(cls, X: Any, labels: Any, X_val: Any, labels_val: Any,
+                            **options: Any) -> "VectorBilevelProblem":
+        """L2-regularised logistic regression (binary / multinomial), penalties e^x chosen on validation data."""
+        from .vector_logistic import logistic_problem
+        return logistic_problem(cls, X, labels, X_val, labels_val, **options)
