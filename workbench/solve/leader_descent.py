@@ -94,6 +94,31 @@ class SmoothFollower:
             raise MethodError("the follower's Hessian is not positive definite here: y*(x) is not unique") from None
         return lambda b: sla.cho_solve(c, b)
 
+    def _hessian_operator(self, x: np.ndarray, y: np.ndarray) -> spla.LinearOperator:
+        return spla.LinearOperator((y.size, y.size), matvec=lambda d: np.asarray(self._hv(x, y, d)).reshape(-1))
+
+    def _newton(self, x: np.ndarray) -> tuple[np.ndarray, int]:
+        """Trust-region Newton–CG (SciPy ``trust-krylov``) from the previous y, then full Newton
+        steps with a CG solve to 1e-12 (trust-krylov can stall within 1e-9 of a warm start)."""
+        fg = lambda w: (float(self._f(x, w)[0]), np.asarray(self._f(x, w)[1]).reshape(-1))  # noqa: E731
+        with np.errstate(invalid="ignore"):
+            res = so.minimize(fg, self.y, jac=True, method="trust-krylov", options={"gtol": self.tol, "maxiter": 100},
+                              hessp=lambda w, d: np.asarray(self._hv(x, w, d)).reshape(-1))
+        y, its = np.asarray(res.x, float), int(res.nit)
+        g = fg(y)[1]
+        for _ in range(8):
+            if not np.all(np.isfinite(g)) or np.max(np.abs(g)) <= self.tol:
+                break
+            step, _ = spla.cg(self._hessian_operator(x, y), -g, rtol=1e-12, atol=0.0, maxiter=20 * y.size)
+            g_new = fg(y + step)[1]
+            if not np.max(np.abs(g_new)) < np.max(np.abs(g)):
+                break
+            y, g, its = y + step, g_new, its + 1
+        if not np.all(np.isfinite(y)) or np.max(np.abs(g)) > max(1e3 * self.tol, 1e-7):
+            raise SolverFailure(f"the follower's Newton solve stalled at x = {x[:5]}... "
+                                f"(gradient {np.max(np.abs(g)):.2e}; {res.message})")
+        return y, its
+
     def evaluate(self, x: np.ndarray) -> Evaluation:
         x = np.asarray(x, float)
         if self._hessian is not None:  # quadratic in y: one Newton step from anywhere is exact
@@ -103,22 +128,14 @@ class SmoothFollower:
             y = self.y - solve(np.asarray(g).reshape(-1))
             its = 1
         else:
-            res = so.minimize(lambda w: tuple(np.asarray(o, float).reshape(-1) if i else float(o)
-                                              for i, o in enumerate(self._f(x, w))),
-                              self.y, jac=True, method="trust-krylov",
-                              hessp=lambda w, d: np.asarray(self._hv(x, w, d)).reshape(-1),
-                              options={"gtol": self.tol, "maxiter": 200})
-            if not np.all(np.isfinite(res.x)):
-                raise SolverFailure(f"the follower's Newton–CG solve failed at x = {x[:5]}...: {res.message}")
-            y, its = res.x, int(res.nit)
+            y, its = self._newton(x)
             solve = None
         gnorm = float(np.max(np.abs(np.asarray(self._f(x, y)[1]))))
         F, Fx, Fy = (np.asarray(o, float).reshape(-1) for o in self._F(x, y))
         if solve is not None:
             v = solve(Fy)
         else:
-            op = spla.LinearOperator((y.size, y.size), matvec=lambda d: np.asarray(self._hv(x, y, d)).reshape(-1))
-            v, info = spla.cg(op, Fy, rtol=1e-12, atol=0.0, maxiter=20 * y.size)
+            v, info = spla.cg(self._hessian_operator(x, y), Fy, rtol=1e-12, atol=0.0, maxiter=20 * y.size)
             if info != 0:
                 raise SolverFailure(f"conjugate gradients did not converge for the adjoint at x = {x[:5]}...")
         grad = Fx - np.asarray(self._mixed(x, y, v)).reshape(-1)
@@ -262,14 +279,16 @@ class ReducedObjective:
 
 def stationarity(x: np.ndarray, g: np.ndarray, lo: np.ndarray, hi: np.ndarray,
                  cons: list[dict] | None = None, active_tol: float = 1e-7) -> float:
-    """‖P(x − ∇Φ) − x‖∞ on a box; with general constraints min_{μ≥0 active} ‖∇Φ − Jᵀμ‖∞."""
+    """‖P(x − ∇Φ) − x‖∞ on a box; with general constraints the KKT residual of the nearly active
+    rows (|c| <= active_tol): max(min_{μ≥0} ‖∇Φ − Jᵀμ‖∞, max μ_i |c_i|) (stationarity, complementarity)."""
     if not cons:
         return float(np.max(np.abs(np.clip(x - g, lo, hi) - x), initial=0.0))
-    rows, free = [], []
+    rows, free, vals = [], [], []
     for c in cons:
         val, J = np.atleast_1d(c["fun"](x)), np.atleast_2d(c["jac"](x))
         keep = np.ones(val.size, bool) if c["type"] == "eq" else np.abs(val) <= active_tol
         rows.append(J[keep])
+        vals.append(np.abs(val[keep]))
         free += [c["type"] == "eq"] * int(keep.sum())
     for i in range(x.size):  # active simple bounds as rows ±e_i
         for side, bound in ((1.0, lo[i]), (-1.0, hi[i])):
@@ -277,13 +296,14 @@ def stationarity(x: np.ndarray, g: np.ndarray, lo: np.ndarray, hi: np.ndarray,
                 e = np.zeros(x.size)
                 e[i] = side
                 rows.append(e[None, :])
+                vals.append(np.array([abs(x[i] - bound)]))
                 free.append(False)
     A = np.vstack(rows) if rows else np.zeros((0, x.size))
     if A.shape[0] == 0:
         return float(np.max(np.abs(g)))
     lb = np.where(free, -np.inf, 0.0)
     mu = so.lsq_linear(A.T, g, bounds=(lb, np.full(lb.size, np.inf))).x
-    return float(np.max(np.abs(g - A.T @ mu)))
+    return float(max(np.max(np.abs(g - A.T @ mu)), np.max(np.abs(mu) * np.concatenate(vals))))
 
 
 def descend(reduced: ReducedObjective, x0: np.ndarray, lo: np.ndarray, hi: np.ndarray,
@@ -300,7 +320,7 @@ def descend(reduced: ReducedObjective, x0: np.ndarray, lo: np.ndarray, hi: np.nd
 
     def record(x: np.ndarray) -> None:
         e = reduced.at(x)
-        pg = stationarity(x, e.grad, lo, hi, constraints)
+        pg = stationarity(x, e.grad, lo, hi, constraints, active_tol=max(1e-7, np.sqrt(tol)))
         row = {"iteration": len(rows), "F": e.F, "projected_gradient": pg,
                "follower_iterations": reduced.follower_iterations - seen["its"], "evaluations": reduced.count,
                "time_s": time.perf_counter() - t0, "kink": e.kink}
@@ -329,7 +349,8 @@ def descend(reduced: ReducedObjective, x0: np.ndarray, lo: np.ndarray, hi: np.nd
                     for c in constraints]
             res = so.minimize(reduced, x0, jac=True, method="trust-constr", bounds=bounds, constraints=cons,
                               hess=so.BFGS(), callback=callback,
-                              options={"maxiter": max_iter, "gtol": tol, "xtol": 1e-3 * tol})
+                              options={"maxiter": max_iter, "gtol": tol, "xtol": 1e-12, "barrier_tol": 1e-2 * tol,
+                                       "initial_barrier_parameter": 1e-3, "initial_constr_penalty": 10.0})
     finally:
         bar.close()
     x = np.clip(np.asarray(res.x, float), lo, hi)
