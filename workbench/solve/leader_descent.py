@@ -340,7 +340,7 @@ def descend(reduced: ReducedObjective, x0: np.ndarray, lo: np.ndarray, hi: np.nd
     try:
         if optimizer == "L-BFGS-B":
             res = so.minimize(reduced, x0, jac=True, method="L-BFGS-B", bounds=bounds, callback=callback,
-                              options={"maxiter": max_iter, "gtol": tol, "ftol": 1e-3 * tol, "maxcor": 20})
+                              options={"maxiter": max_iter, "gtol": tol, "ftol": 1e-15, "maxcor": 30})
         elif optimizer == "SLSQP":
             res = so.minimize(reduced, x0, jac=True, method="SLSQP", bounds=bounds, constraints=constraints,
                               callback=callback, options={"maxiter": max_iter, "ftol": tol * tol})
