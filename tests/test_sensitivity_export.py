@@ -34,13 +34,14 @@ def test_casadi_function_of_x_and_p():
     np.testing.assert_allclose(s.dy_dx, EXPECTED_DY, atol=1e-12)
     np.testing.assert_allclose(s.dlam_dx, EXPECTED_DLAM, atol=1e-12)
     f = s.to_casadi()
-    yv, lam, dy, dlam = f(0.5, 1.0)
+    yv, lam, dy, dlam, valid = f(0.5, 1.0)
+    assert float(valid) == 1.0
     np.testing.assert_allclose(np.array(yv).ravel(), [0.5, 1.0], atol=1e-8)
     np.testing.assert_allclose(np.array(lam).ravel(), [1.0, 0.0], atol=1e-8)
     np.testing.assert_allclose(np.array(dy), EXPECTED_DY, atol=1e-8)
     np.testing.assert_allclose(np.array(dlam), EXPECTED_DLAM, atol=1e-8)
     # same active set at x = 0.7: lam = (1.7 + 0.7)/2 = 1.2, y = (1.2 - 0.7, 1.2) = (0.5, 1.2)
-    yv, lam, dy, _ = f(0.7, 1.0)
+    yv, lam, dy, _, _ = f(0.7, 1.0)
     np.testing.assert_allclose(np.array(yv).ravel(), [0.5, 1.2], atol=1e-8)
     np.testing.assert_allclose(np.array(dy), [[0.0, -0.35], [1.0, 0.35]], atol=1e-8)
 
@@ -54,13 +55,17 @@ def test_generated_c_compiles_and_matches(tmp_path):
     subprocess.run([gcc, "-shared", "-fPIC", "-O2", path, "-o", str(lib), "-lm"], check=True)
     ctypes.CDLL(str(lib))  # a real shared object
     f = ca.external("seed_sens", str(lib))
-    dy, dlam = f(0.5, 1.0, s.response.y, np.concatenate([s.response.lam, s.response.mu]))
+    dy, dlam, valid = f(0.5, 1.0, s.response.y, np.concatenate([s.response.lam, s.response.mu]))
+    assert float(valid) == 1.0
     np.testing.assert_allclose(np.array(dy), EXPECTED_DY, atol=1e-12)
     np.testing.assert_allclose(np.array(dlam), EXPECTED_DLAM, atol=1e-12)
     # the compiled map evaluated at another point on the same active set (x = 0.7, y = (0.5, 1.2),
     # lam = 1.2): dy/dq = (lam_q - x, lam_q) with lam_q = x/2 = 0.35
-    dy, _ = f(0.7, 1.0, [0.5, 1.2], [1.2, 0.0])
+    dy, _, valid = f(0.7, 1.0, [0.5, 1.2], [1.2, 0.0])
     np.testing.assert_allclose(np.array(dy), [[0.0, -0.35], [1.0, 0.35]], atol=1e-12)
+    # a point that is not a KKT point of this active set (lam1 = 0 with g1 = 0): valid 0, NaN
+    dy, dlam, valid = f(0.7, 1.0, [0.5, 1.2], [0.0, 0.0])
+    assert float(valid) == 0.0 and np.all(np.isnan(np.array(dy))) and np.all(np.isnan(np.array(dlam)))
 
 
 def test_export_refuses_degenerate_points():
@@ -91,7 +96,30 @@ def test_export_function_shortcut():
     # values derived in problem(): y = (1/2, 1), lam = (1, 0), dy/dx = (0, 1)
     from workbench.sensitivity import export_function
     f = export_function(problem(), {x: 0.5})
-    yv, lam, dy, dlam = f(0.5, 1.0)
+    yv, lam, dy, dlam, valid = f(0.5, 1.0)
+    assert float(valid) == 1.0
     np.testing.assert_allclose(np.array(yv).ravel(), [0.5, 1.0], atol=1e-8)
     np.testing.assert_allclose(np.array(dy).ravel(), [0.0, 1.0], atol=1e-8)
     np.testing.assert_allclose(np.array(dlam).ravel(), [1.0, 0.0], atol=1e-8)
+
+
+def test_export_on_the_other_branch_is_invalid_and_nan():
+    # seed KKT example f = y^2/2 + x y, g1 = y - x - 1 >= 0, g2 = y >= 0, built at x = 1/2 (g1 active,
+    # dy/dx = 1). At x = -2 the unconstrained minimiser y = -x = 2 is feasible (2 >= -1, 2 >= 0), so
+    # the reply is y = 2 with no active row and dy/dx = -1: another branch, so valid = 0 and NaN.
+    x_ = sp.Symbol("x", real=True)
+    p = wb.BilevelProblem([x_], [y], upper_objective=(x_ - 1) ** 2 + y ** 2, lower_objective=y ** 2 / 2 + x_ * y,
+                          lower_constraints=[y - x_ - 1 >= 0, y >= 0])
+    f = p.sensitivity({x_: 0.5}).to_casadi()
+    from workbench.sensitivity.export import to_casadi
+    assert "ONE active set" in to_casadi.__doc__
+    yv, lam, dy, dlam, valid = f(-2.0, [])
+    assert float(yv) == pytest.approx(2.0, abs=1e-8)
+    assert float(valid) == 0.0 and np.isnan(float(dy)) and np.all(np.isnan(np.array(dlam)))
+    yv, lam, dy, dlam, valid = f(0.7, [])  # same branch: y = x + 1, dy/dx = 1, lam1 = 2x + 1
+    assert float(valid) == 1.0 and float(dy) == pytest.approx(1.0, abs=1e-8)
+    # infeasible follower (y >= x + 1 and y <= 3 fail together for x > 2): valid = 0
+    q = wb.BilevelProblem([x_], [y], upper_objective=y, lower_objective=y ** 2, lower_constraints=[y >= x_ + 1, y <= 3])
+    g = q.sensitivity({x_: 0.0}).to_casadi()  # y = 1, lam1 = 2y = 2: dy/dx = 1
+    assert float(g(0.0, [])[4]) == 1.0 and float(g(0.0, [])[2]) == pytest.approx(1.0, abs=1e-8)
+    assert float(g(5.0, [])[4]) == 0.0 and np.isnan(float(g(5.0, [])[2]))

@@ -34,8 +34,12 @@ def main() -> int:
         print(r.summary())
         if r.status == "optimal":
             s = r.sensitivity()
-            print(f"  sensitivity: status {s.status}, dy/dx = {(s.dy_dx.round(6) + 0.0).tolist()}, "
-                  f"dF/dx = {(s.hypergradient.round(6) + 0.0).tolist()}")  # + 0.0: no "-0.0"
+            try:
+                print(f"  sensitivity: status {s.status}, dy/dx = {(s.dy_dx.round(6) + 0.0).tolist()}, "
+                      f"dF/dx = {(s.hypergradient.round(6) + 0.0).tolist()}")  # + 0.0: no "-0.0"
+            except wb.WorkbenchError as why:  # a kink or a degenerate point: no number without a derivative
+                print(f"  sensitivity: status {s.status}: {type(why).__name__}: {str(why)[:160]}")
+                continue
             if s.status == "regular":
                 chk = s.check()
                 print(f"  finite-difference check (dy/dx, dlam/dx, dF/dx): max abs error {chk['max_abs']:.2e}")

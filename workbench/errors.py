@@ -40,3 +40,24 @@ class SolverFailure(WorkbenchError, RuntimeError):
         super().__init__(message)
         self.status = status
         self.solver_status = solver_status
+
+
+class UnsupportedExpressionError(MethodError):
+    """An operation has no counterpart in SCIP's expression language (the global follower proof)."""
+
+
+class NotDifferentiable(WorkbenchError, ArithmeticError):
+    """The follower's reply has a kink here: no two-sided derivative exists.
+
+    ``constraints`` names the follower constraints whose activity switches;
+    for a one-dimensional leader ``one_sided`` holds {"+": right, "-": left}
+    derivatives of y* and ``one_sided_hypergradient`` those of F(x, y*(x)).
+    Directional derivatives always exist there: use ``s.directional(d)``.
+    """
+
+    def __init__(self, message: str, constraints: list | None = None, one_sided: dict | None = None,
+                 one_sided_hypergradient: dict | None = None):
+        super().__init__(message)
+        self.constraints = list(constraints or [])
+        self.one_sided = one_sided
+        self.one_sided_hypergradient = one_sided_hypergradient

@@ -147,6 +147,7 @@ class BilevelResult:
     def sensitivity(self, wrt: str = "leader", **kwargs: Any) -> Any:
         """KKT sensitivities (dy/dx, dlam/dx, hypergradient) at this solution."""
         self._point()
+        kwargs.setdefault("at", (self.y, self.lam, self.mu))  # this result's own reply, not a fresh solve
         return self.problem.sensitivity(self.leader, parameters=self._param_dict(), wrt=wrt, **kwargs)
 
     def _param_dict(self) -> dict:

@@ -79,3 +79,27 @@ def tridiagonal_box_qp(n: int, n_x: int = 10, seed: int = 0) -> Model:
     F = 0.5 * ca.sumsqr(y - rng.uniform(-0.5, 0.5, n)) + 0.005 * ca.sumsqr(x)
     lp = _lowered(f"tridiag_box_{n}", x, y, F, f, g, names, n_x, n, np.zeros(n))
     return Model(lp, 0.5 * rng.normal(size=n_x), {"n_y": n, "n_x": n_x, "n_g": 2 * n})
+
+
+def degenerate_box_qp(n: int, n_weak: int = 6, n_x: int = 10, seed: int = 0) -> Model:
+    """The tridiagonal box QP with a planted degenerate reply at x0: n_weak upper bounds weakly active
+    (y_i = 1, lam_i = 0), n/10 strongly active (y_i = 1, lam_i = 1), the rest interior (|y_i| <= 0.9).
+    c is chosen so that Q y* + c + B x0 + lam_ub - lam_lb = 0 holds exactly."""
+    rng = np.random.default_rng(seed)
+    Q = sps.diags([-np.ones(n - 1), 2.1 * np.ones(n), -np.ones(n - 1)], [-1, 0, 1]).tocsr()
+    B = rng.normal(size=(n, n_x)) / np.sqrt(n_x)
+    x0 = 0.5 * rng.normal(size=n_x)
+    ystar = rng.uniform(-0.9, 0.9, n)
+    rows = rng.permutation(n)
+    weak, strong = rows[:n_weak], rows[n_weak: n_weak + n // 10]
+    ystar[weak] = ystar[strong] = 1.0
+    lam_ub = np.zeros(n)
+    lam_ub[strong] = 1.0
+    c = -(Q @ ystar) - B @ x0 - lam_ub
+    x, y = ca.SX.sym("x", n_x), ca.SX.sym("y", n)
+    f = 0.5 * ca.dot(y, ca.mtimes(_dm(Q), y)) + ca.dot(c + ca.mtimes(ca.DM(B), x), y)
+    g = ca.vertcat(y + 1, 1 - y)
+    names = [f"lb[{i}]" for i in range(n)] + [f"ub[{i}]" for i in range(n)]
+    F = 0.5 * ca.sumsqr(y - rng.uniform(-0.5, 0.5, n)) + 0.005 * ca.sumsqr(x)
+    lp = _lowered(f"degenerate_box_{n}", x, y, F, f, g, names, n_x, n, np.zeros(n))
+    return Model(lp, x0, {"n_y": n, "n_x": n_x, "n_g": 2 * n, "n_weak": n_weak})

@@ -28,7 +28,7 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
-from models import ridge, tridiagonal_box_qp  # noqa: E402
+from models import degenerate_box_qp, ridge, tridiagonal_box_qp  # noqa: E402
 from workbench.lower import lower  # noqa: E402
 from workbench.sensitivity import follower_response, sensitivity  # noqa: E402
 from workbench.sensitivity.compiled import compiled_args  # noqa: E402
@@ -221,6 +221,31 @@ def fmt(v, spec=".3g"):
     return str(v)
 
 
+def run_degenerate(n):
+    """Directional derivative at a planted degenerate point against one follower solve.
+
+    Timed: building the Sensitivity from the reply plus one ``directional(d)`` call (the
+    directional QP: one sparse LU of the strongly active KKT matrix, |W| extra solves and the
+    HiGHS QP in the weakly active multipliers). Checked: one-sided quotients of re-solved replies.
+    """
+    m = degenerate_box_qp(n)
+    fr = follower_response(m, m.x0)
+    rng = np.random.default_rng(1)
+    d = rng.normal(size=m.lp.n_x)
+    sensitivity(m, m.x0, response=fr).directional(d)  # warm-up (compiles the pieces)
+    reps = repeats_for(n)
+    responses = [follower_response(m, m.x0) for _ in range(reps)]
+    fr = responses[-1]
+    t_dir, dd = best(lambda: sensitivity(m, m.x0, response=fr).directional(d), reps)
+    h = 1e-6
+    frh = follower_response(m, m.x0 + h * d, start=fr.y)
+    return {"model": "degenerate_box", "n_y": n, "n_x": m.lp.n_x, "n_weak": int(fr.weakly.sum()),
+            "n_strong": int(fr.active.sum()), "released": len(dd.released), "qp": dd.info["qp"],
+            "ipopt_s": min(r.info["ipopt_s"] for r in responses), "directional_s": t_dir,
+            "ratio": t_dir / min(r.info["ipopt_s"] for r in responses),
+            "fd_rel": rel(dd.dy, (frh.y - fr.y) / h)}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="small sizes only (smoke run)")
@@ -235,10 +260,15 @@ def main():
         r = run_case(kind, n, est)
         rows.append(r)
         print({k: fmt(v) for k, v in r.items()}, flush=True)
-    write(rows)
+    deg = []
+    for n in (100, 1000):
+        r = run_degenerate(n)
+        deg.append(r)
+        print({k: fmt(v) for k, v in r.items()}, flush=True)
+    write(rows, deg)
 
 
-def write(rows):
+def write(rows, deg=()):
     out = ROOT / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
     cols = [("model", "model"), ("n_y", "n_y"), ("n_x", "n_x"), ("n_g", "n_g"), ("n_active", "active"),
@@ -262,7 +292,7 @@ def write(rows):
            f"Python {platform.python_version()}, CasADi {ca.__version__}, NumPy {np.__version__}, "
            f"{platform.machine()}, run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     md = ["# Sensitivity benchmark", "", "Command: `/work/venv/bin/python benchmarks/sensitivity/run.py`", "",
-          env, "", __doc__.strip(), "", *lines, "", "Reading:", "", summary(rows), READING, "", "Notes:", *notes, "",
+          env, "", __doc__.strip(), "", *lines, "", *degenerate_table(deg), "Reading:", "", summary(rows), READING, "", "Notes:", *notes, "",
           "Columns: Ipopt solve = one tight follower solve (best of 20 for n_y <= 5000, else of 5, warm compiled solver, from the default "
           "start); polish = Newton steps on the active-set KKT equations after Ipopt (part of "
           "follower_response); sensitivity = wall time of the public call for the row's derivative (best of "
@@ -274,6 +304,21 @@ def write(rows):
     (out / "sensitivity.md").write_text("\n".join(md) + "\n")
     txt = [env] + ["\t".join(c[0] for c in cols)] + ["\t".join(fmt(r[c[0]], ".6g") for c in cols) for r in rows]
     (out / "sensitivity.txt").write_text("\n".join(txt) + "\n")
+
+
+def degenerate_table(deg):
+    if not deg:
+        return []
+    cols = [("model", "model"), ("n_y", "n_y"), ("n_x", "n_x"), ("n_weak", "weakly active"),
+            ("n_strong", "strongly active"), ("released", "released along d"), ("ipopt_s", "Ipopt solve [s]"),
+            ("directional_s", "directional [s]"), ("ratio", "directional/solve"), ("fd_rel", "rel diff one-sided FD"),
+            ("qp", "QP")]
+    lines = ["| " + " | ".join(c[1] for c in cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines += ["| " + " | ".join(fmt(r[c[0]]) if not isinstance(r[c[0]], str) else r[c[0]] for c in cols) + " |"
+              for r in deg]
+    return ["Degenerate points (`s.directional(d)` at a reply with weakly active bounds; time = building the",
+            "Sensitivity from the reply + one directional call, best of the same repeats; FD = one-sided quotient",
+            "(y(x0 + h d) - y(x0))/h of a re-solved reply, h = 1e-6):", "", *lines, ""]
 
 
 if __name__ == "__main__":

@@ -105,7 +105,8 @@ def diagnose(problem: Any, result: Any = None, point: Mapping | None = None, par
     pvals = {s: float(v) for s, v in zip(problem.parameter_symbols, p)}
     cq = constraint_qualification(problem, x, parameters=pvals, follower_point=y)
     spurious = cert.better_y is not None
-    cls = _classify(lp, fs, x, y, p, gap, tol * (1 + abs(f_y)), cq, cert.starts_succeeded > 0)
+    checked = cert.starts_succeeded > 0 or cert.proof in ("convex", "global")
+    cls = _classify(lp, fs, x, y, p, gap, tol * (1 + abs(f_y)), cq, checked)
     r6 = lambda v: (np.round(np.asarray(v, float), 6) + 0.0).tolist()  # noqa: E731
     sgn = -1 if problem.upper_sense == "max" else 1
     F_y, F_best = (v if abs(v) > 1e-12 else 0.0 for v in (F_y, F_best))
@@ -118,6 +119,9 @@ def diagnose(problem: Any, result: Any = None, point: Mapping | None = None, par
                      f"follower would not choose the returned y, so the point is NOT bilevel feasible: {why}")
         lines.append(f"The leader's objective is {sgn * F_y:.6g} at the returned point but {sgn * F_best:.6g} at "
                      f"(x, better y); the reported leader value is not achievable at this x.")
+    elif cert.proof in ("convex", "global"):
+        lines.append("Follower optimality is proven (" + ("convexity and checked KKT residuals" if cert.proof == "convex"
+                     else f"SCIP's global lower bound {cert.phi_lower:.10g}") + ").")
     elif cert.starts_succeeded == 0:
         lines.append(f"No follower re-solve succeeded (0/{cert.starts_used} starts): the follower's optimality at "
                      "this x is unverified, not confirmed.")

@@ -37,16 +37,19 @@ def solve_one(name: str, options: dict, time_limit: float) -> dict:
     try:
         r = p.solve(time_limit=0.8 * time_limit, **options)
         rec["time_s"] = time.perf_counter() - t0
-        rec["status"] = r.status
-        rec["ipopt_status"] = r.ipopt_status
+        rec["status"] = str(r.status)
+        rec["solver"] = None if r.solver_stats is None else r.solver_stats.solver_name
+        rec["solver_status"] = None if r.solver_stats is None else r.solver_stats.status
+        rec["route"] = r.info.get("route", r.method)
         if r.x is None:
-            raise SolverFailure(r.message, status=r.status, solver_status=r.ipopt_status)
+            raise SolverFailure(r.message, status=str(r.status), solver_status=rec["solver_status"])
         rec["x"], rec["y"] = r.x.tolist(), r.y.tolist()
         rec["upper_value"], rec["lower_value"] = r.upper_value, r.lower_value
         rec["certified"] = bool(r.certificate is not None and r.certificate.passed)
         rec["gap"] = None if r.certificate is None else r.certificate.value_gap
+        rec["proof"] = None if r.certificate is None else r.certificate.proof
     except SolverFailure as exc:
-        rec.update(time_s=time.perf_counter() - t0, status=exc.status, ipopt_status=exc.solver_status,
+        rec.update(time_s=time.perf_counter() - t0, status=exc.status, solver_status=exc.solver_status,
                    x=None, y=None, upper_value=None, lower_value=None, certified=False)
         return rec
     except Exception as exc:  # a crash is a benchmark result, recorded with its traceback
@@ -58,6 +61,7 @@ def solve_one(name: str, options: dict, time_limit: float) -> dict:
         rec["verified_feasible"] = v.feasible
         rec["verified_follower_optimal"] = v.follower_optimal
         rec["verified_gap"] = v.gap
+        rec["verified_reason"] = getattr(v, "reason", None)
         close = within_one_percent(rec["upper_value"], rec["F_best"])
         rec["within_1pct"] = close
         rec["solved"] = bool(v.feasible and v.follower_optimal and close)
@@ -159,6 +163,9 @@ def summarise(records: list[dict]) -> dict:
         "solved_with_best_known": sum(bool(r.get("solved")) for r in with_best),
         "claimed_optimal": sum(r.get("status") == "optimal" for r in records),
         "false_claims": sum(bool(r.get("false_claim")) for r in records),
+        "verified": sum(bool(r.get("verified_feasible") and r.get("verified_follower_optimal")) for r in records),
+        "optimal_by_proof": {k: sum(r.get("status") == "optimal" and r.get("proof") == k for r in records)
+                             for k in ("convex", "global", "sampled", "none")},
         "crashed": sum(r.get("status") == "crashed" for r in records),
         "time_limit": sum(r.get("status") == "time_limit" for r in records),
         "total_time_s": float(times.sum()),

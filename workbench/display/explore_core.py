@@ -18,7 +18,7 @@ import numpy as np
 import sympy as sp
 
 from ..certify import certify, follower_is_convex
-from ..errors import SolverFailure, ValueInputError
+from ..errors import NotDifferentiable, SolverFailure, ValueInputError
 from ..lower import LoweredProblem, lower
 from ..solve import FollowerSolver, box_from_constraints
 
@@ -165,7 +165,10 @@ def _reply(problem: Any, sess: ExploreSession, x: np.ndarray, p: np.ndarray):
         except SolverFailure:
             return None
         s = sensitivity(problem, x, parameters=p, response=fr)
-        dydx = np.asarray(s.dy_dx, float).reshape(sess.lp.n_y, sess.lp.n_x)
+        try:
+            dydx = np.asarray(s.dy_dx, float).reshape(sess.lp.n_y, sess.lp.n_x)
+        except NotDifferentiable:  # a kink: shown as undefined, never as an averaged number
+            dydx = np.full((sess.lp.n_y, sess.lp.n_x), np.nan)
         return fr.y, fr.lam, fr.mu, list(fr.active_set), dydx, str(s.status)
     sol = sess.reply(x, p, sess.y_last)
     if not sol.success:

@@ -18,7 +18,7 @@ import numpy as np
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
-from ..errors import MethodError
+from ..errors import MethodError, NotDifferentiable
 from ..reformulate import Relaxation
 from ..status import FAILED
 from .systems import KKTSystem, RelaxedSystem, SensitivitySystem, kkt_system
@@ -175,12 +175,17 @@ class WorkbenchLatexPrinter(LatexPrinter):
         r = s.response
         active = [n for n, a in zip(r.g_names, r.active) if a]
         system = sensitivity_system(s.problem, active=active, wrt=s.wrt_names)
-        dy = np.asarray(s.dy_dx, float)
+        try:
+            dy = np.asarray(s.dy_dx, float)
+            kink = ""
+        except NotDifferentiable as why:  # a kink: no two-sided derivative, say so and give the sides
+            dy = np.full((len(s.problem.follower), len(s.wrt_names)), np.nan)
+            kink = f"; kink at {why.constraints}" + (f", one-sided dy: {why.one_sided}" if why.one_sided else "")
         mat = sp.Matrix(dy.shape[0], dy.shape[1], lambda i, j: sp.Float(dy[i, j], 6) if np.isfinite(dy[i, j])
                         else sp.Symbol(r"\text{undefined}"))
         lines = [self._print_SensitivitySystem(system),
                  r"\frac{\partial y^*}{\partial (" + self._vars(s.wrt_names) + r")} &= " + self._print(mat)
-                 + r" \quad " + text(f"(status: {s.status})")]
+                 + r" \quad " + text(f"(status: {s.status}{kink})")]
         return _aligned(lines)
 
     # -- results and certificates -----------------------------------------------

@@ -63,6 +63,14 @@ class LoweredProblem:
                                                ["x", "y", "p"], [name])
         return self.functions[name]
 
+    def gradient(self, name: str, wrt: str, x: Any, y: Any, p: Any) -> np.ndarray:
+        """Gradient of a scalar model piece ("upper_objective", "lower_objective") in x or y."""
+        key = f"gradient_{name}_{wrt}"
+        if key not in self.functions:
+            expr = {"upper_objective": self.F, "lower_objective": self.f}[name]
+            self.functions[key] = ca.Function(key, [self.x, self.y, self.p], [ca.gradient(expr, getattr(self, wrt))])
+        return np.asarray(self.functions[key](x, y, p), dtype=float).reshape(-1)
+
     def evaluate(self, name: str, x: Any, y: Any, p: Any) -> np.ndarray:
         """Numeric value of a model piece at a point (always a flat array)."""
         return np.asarray(self.function(name)(x, y, p), dtype=float).reshape(-1)

@@ -82,7 +82,11 @@ def _normalise_one(name: Hashable, rel: Any, where: str) -> Constraint:
             f"{label} is a {type(rel).__name__}, not a relational. Write constraints as "
             "a >= b, a <= b or sp.Eq(a, b); combine several with a list, not And/Or."
         )
-    return Constraint(name, sp.sympify(expr), kind, rel)
+    expr = sp.sympify(expr)
+    if expr.has(sp.I) or any(getattr(a, "is_real", True) is False for a in expr.atoms(sp.Number)):
+        raise ConstraintError(f"{label} has a complex coefficient; constraints must be real. Remove the "
+                              "imaginary unit (sp.I) or split the expression into real and imaginary parts.")
+    return Constraint(name, expr, kind, rel)
 
 
 def normalise(constraints: Iterable[Any] | dict | None, where: str, name_prefix: str = "") -> list[Constraint]:
@@ -93,6 +97,10 @@ def normalise(constraints: Iterable[Any] | dict | None, where: str, name_prefix:
     """
     if constraints is None:
         return []
+    if isinstance(constraints, (set, frozenset)):
+        raise ConstraintError(
+            f"{where} constraints were given as a set; a set has no order, so the constraints' names "
+            "(their positions) would change from run to run. Pass a list, or a dict {name: relation}.")
     if isinstance(constraints, dict):
         items = list(constraints.items())
     elif isinstance(constraints, (sp.Basic, Named, bool)):

@@ -56,7 +56,36 @@ def _expr(e: Any, what: str) -> sp.Expr:
         raise ModelError(f"{what} ({e!r}) is not a SymPy expression")
     if out.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
         raise ModelError(f"{what} contains nan or infinity: {out}")
+    if out.has(sp.I):
+        raise ModelError(f"{what} ({out}) has a complex coefficient (sp.I); objectives must be real-valued")
     return out
+
+
+def _move_leader_only(upper: list, lower: list, follower: set) -> tuple[list, list]:
+    """A follower constraint without follower variables only restricts x: the follower is
+    infeasible unless it holds, so it is a leader requirement (with no multiplier). It is moved
+    to the leader's constraints, keeping its name (prefixed ``lower:`` when the name is taken),
+    with a warning."""
+    import warnings
+    from dataclasses import replace
+    keep, moved = [], []
+    for c in lower:
+        if c.expr.free_symbols & follower:
+            keep.append(c)
+        else:
+            moved.append(c)
+    if not moved:
+        return upper, lower
+    taken = {c.name for c in upper}
+    out = list(upper)
+    for c in moved:
+        name = c.name if c.name not in taken else f"lower:{c.name}"
+        taken.add(name)
+        out.append(replace(c, name=name))
+        warnings.warn(f"follower constraint {c.name!r} ({c.source}) has no follower variable: it only restricts "
+                      f"the leader, so it is treated as the leader's constraint {name!r} (no follower multiplier)",
+                      UserWarning, stacklevel=4)
+    return out, keep
 
 
 def finite_vector(values: Any, n: int, what: str) -> np.ndarray:
@@ -142,6 +171,7 @@ class BilevelProblem:
         self.f = sign[self.lower_sense] * self.lower_objective_user
         upper = normalise(upper_constraints, "upper")
         lower = normalise(lower_constraints, "lower")
+        upper, lower = _move_leader_only(upper, lower, set(self.follower))
         self.G = [c for c in upper if c.kind == "ineq"]
         self.H = [c for c in upper if c.kind == "eq"]
         self.g = [c for c in lower if c.kind == "ineq"]
@@ -149,12 +179,8 @@ class BilevelProblem:
         self.upper_constraints = upper
         self.lower_constraints = lower
         self._check_symbols()
-        if not (self.f.free_symbols & set(self.follower)):
-            raise ModelError(
-                f"the lower objective {self.lower_objective_user} does not depend on any follower "
-                f"variable {list(map(str, self.follower))}; the follower's argmin would be its whole "
-                "feasible set. Add the follower's real objective (or a tie-breaking term)."
-            )
+        # A follower objective without follower variables is a feasibility follower: every feasible
+        # reply is optimal, and the optimistic leader chooses among them (valid, kept as declared).
         self.start = self._check_start(start or {})
         self.info: dict[str, Any] = dict(info or {})
 
@@ -233,6 +259,49 @@ class BilevelProblem:
             return finite_vector([values[s] for s in syms], len(syms), f"{which} point")
         return finite_vector(values, len(syms), f"{which} point")
 
+    def start_vectors(self, start: Mapping[sp.Symbol, Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(x0, y0) from a ``start=`` mapping over the declared start: given values override,
+        missing ones keep the declared start (or 0). A symbol that is not a variable is an error."""
+        start = dict(start or {})
+        known = set(self.leader) | set(self.follower)
+        for s, v in start.items():
+            if s not in known:
+                raise ValueInputError(f"start gives a value for {s}, which is not a leader or follower variable "
+                                      f"of this problem (leader {list(map(str, self.leader))}, follower "
+                                      f"{list(map(str, self.follower))})")
+            finite_vector([v], 1, f"start value of {s}")
+        x0 = np.array([float(start.get(s, self.start.get(s, 0.0))) for s in self.leader])
+        y0 = np.array([float(start.get(s, self.start.get(s, 0.0))) for s in self.follower])
+        return x0, y0
+
+    def certify(self, point: Mapping[sp.Symbol, Any], parameters: Mapping | None = None,
+                multipliers: Mapping[Any, float] | None = None, **options: Any) -> Any:
+        """A :class:`~workbench.certify.Certificate` for a point you bring (e.g. from a paper).
+
+        ``point`` maps every leader and follower symbol to its value; ``multipliers`` (optional)
+        maps follower constraint names to multipliers in the README's sign convention. The
+        certificate proves follower optimality (convexity + KKT residuals, or SCIP's global
+        bound) or says why it cannot, and checks both levels' feasibility with absolute tolerances.
+        """
+        from ..certify import certify
+        from ..lower import lower
+        point = dict(point)
+        x = self.point_vector({s: point.pop(s) for s in self.leader if s in point}, "leader")
+        y = self.point_vector({s: point.pop(s) for s in self.follower if s in point}, "follower")
+        if point:
+            raise ValueInputError(f"the point gives a value for {sorted(map(str, point))[0]}, which is not a "
+                                  "leader or follower variable")
+        lam = mu = None
+        if multipliers is not None:
+            names_g, names_h = [c.name for c in self.g], [c.name for c in self.h]
+            unknown = set(multipliers) - set(names_g) - set(names_h)
+            if unknown:
+                raise ValueInputError(f"no follower constraint named {sorted(map(str, unknown))[0]!r}; "
+                                      f"follower constraints: {names_g + names_h}")
+            lam = np.array([float(multipliers.get(n, 0.0)) for n in names_g])
+            mu = np.array([float(multipliers.get(n, 0.0)) for n in names_h])
+        return certify(lower(self), x, y, self.parameter_vector(parameters), lam, mu=mu, **options)
+
     def __repr__(self) -> str:
         return (f"BilevelProblem({self.name!r}, leader={list(self.leader)}, follower={list(self.follower)}, "
                 f"{len(self.upper_constraints)} upper / {len(self.lower_constraints)} lower constraints)")
@@ -246,6 +315,11 @@ class BilevelProblem:
         ``formulation="pessimistic"`` solves min_x max_{y in Y*(x)} F instead.
         """
         from ..routes import route
+        tl = options.get("time_limit")
+        if tl is not None and not (isinstance(tl, (int, float)) and np.isfinite(tl) and tl > 0):
+            raise ValueInputError(f"time_limit must be a positive number of seconds (or None), got {tl!r}")
+        if options.get("start") is not None:
+            self.start_vectors(options["start"])  # unknown symbols are an error, not silently ignored
         if formulation == "pessimistic":
             return route("pessimistic")(self, method=method, **options)
         if formulation != "optimistic":

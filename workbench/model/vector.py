@@ -290,6 +290,8 @@ class VectorBilevelProblem:
     solve = BilevelProblem.solve
     follower_response = BilevelProblem.follower_response
     sensitivity = BilevelProblem.sensitivity
+    certify = BilevelProblem.certify
+    start_vectors = BilevelProblem.start_vectors
 
     @classmethod
     def from_arrays(cls, Q: Any, c: Any = None, *, n_x: int, **data: Any) -> "VectorBilevelProblem":

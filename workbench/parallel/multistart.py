@@ -7,25 +7,36 @@ of seed 0 is returned as it is (never promoted to "optimal").
 """
 from __future__ import annotations
 
+import contextlib
+import threading
 from typing import Any, Iterable
 
 from ..result import BilevelResult
 from .executors import executor as make_executor
 
+# A bilevel solve builds CasADi expressions and solvers as it goes (lowering, reformulation,
+# nlpsol), and CasADi's symbolic layer is not thread-safe: within one process, solves run one
+# at a time. Threads then give safety (equal results), processes give the speed-up.
+SOLVE_LOCK = threading.RLock()
+
 
 def _solve_seed(problem: Any, seed: int, options: dict) -> BilevelResult:
-    return problem.solve(seed=seed, **options)
+    with SOLVE_LOCK:
+        return problem.solve(seed=seed, **options)
 
 
 def multistart(problem: Any, seeds: int | Iterable[int] = 4, client: Any = None, jobs: int | None = None,
-               **options: Any) -> BilevelResult:
+               executor: Any = None, **options: Any) -> BilevelResult:
     """Solve with every seed on the chosen executor and return the best certified result.
 
-    ``client``: a Dask Client or address (None: local processes, ``jobs`` of them).
+    ``client``: a Dask Client or address (None: local processes, ``jobs`` of them);
+    ``executor``: a ``concurrent.futures.Executor`` you manage (e.g. a thread pool; not shut down).
     ``info["multistart"]`` lists (seed, status, upper value) for every run.
     """
     seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
-    with make_executor(client=client, jobs=jobs) as ex:
+    owned = executor is None
+    ex = make_executor(client=client, jobs=jobs) if owned else executor
+    with ex if owned else contextlib.nullcontext(ex):
         futures = [ex.submit(_solve_seed, problem, s, options) for s in seeds]
         results = [f.result() for f in futures]
     runs = [(s, r.status, r.upper_value if r.status == "optimal" else None) for s, r in zip(seeds, results)]

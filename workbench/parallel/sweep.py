@@ -8,6 +8,11 @@ lambdas travel too) and shipped with each chunk of points; every worker process 
 the CasADi functions from it once and caches them by the declaration's hash, so later
 chunks only pay for the solves. Workers return plain records (NumPy arrays and floats),
 never CasADi objects. Results come back in the order of the points.
+
+Threads (a ``ThreadPoolExecutor``, Dask workers with several threads) are safe: follower
+solvers and evaluation buffers are per thread and every CasADi construction runs under one
+lock (``workbench/sensitivity/threads.py``); bilevel solves (``what="solve"``) are serialised
+within a process because the routes build CasADi objects as they go.
 """
 from __future__ import annotations
 
@@ -94,10 +99,16 @@ def _expand(problem: Any, grid: Any, over: str) -> list[np.ndarray]:
 
 
 def _problem(blob: bytes, key: str) -> Any:
-    if key not in _CACHE:
-        _CACHE.clear()  # one declaration at a time per worker keeps memory bounded
-        _CACHE[key] = cloudpickle.loads(blob)
-    return _CACHE[key]
+    """The worker's copy of the declaration, lowered once (under the build lock: worker threads
+    share it, and only evaluate its CasADi Functions; solvers and buffers are per thread)."""
+    from ..sensitivity.threads import BUILD_LOCK, prepared
+    with BUILD_LOCK:
+        if key not in _CACHE:
+            _CACHE.clear()  # one declaration at a time per worker keeps memory bounded
+            _CACHE[key] = cloudpickle.loads(blob)
+        problem = _CACHE[key]
+        prepared(problem)
+    return problem
 
 
 def _response(problem: Any, x: np.ndarray, p: np.ndarray, options: dict) -> dict:
@@ -115,8 +126,10 @@ def _sensitivity(problem: Any, x: np.ndarray, p: np.ndarray, options: dict) -> d
 
 
 def _solve(problem: Any, p: np.ndarray, options: dict) -> dict:
+    from .multistart import SOLVE_LOCK
     params = dict(zip(problem.parameter_symbols, p))
-    r = problem.solve(parameters=params, **options)
+    with SOLVE_LOCK:  # the routes build CasADi objects per solve: one bilevel solve per process at a time
+        r = problem.solve(parameters=params, **options)
     rec = dict(ok=r.x is not None and r.status not in ("infeasible", "unbounded", "solver_failed", "time_limit"),
                status=r.status, ipopt_status=r.ipopt_status, x=r.x, y=r.y, lam=r.lam, mu=r.mu, time_s=r.time_s,
                certified=bool(r.certificate is not None and r.certificate.passed))

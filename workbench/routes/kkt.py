@@ -18,8 +18,11 @@ import numpy as np
 from ..errors import NonSmoothError
 from ..lower import LoweredProblem, lower
 from ..reformulate import Relaxation
+from ..certify.certificate import FEAS_TOL, GAP_TOL
 from ..result import BilevelResult
 from ..status import SolverStats, Status, failure_from_ipopt
+from ..certify import leader_box
+from ..certify.limits import approach_infimum, unbounded_ray
 from ..solve import FollowerSolver, box_from_constraints
 from .search import Search
 
@@ -40,7 +43,7 @@ def leader_starts(lp: LoweredProblem, x0: np.ndarray, n: int, seed: int) -> list
 def solve_kkt(problem: Any, relaxation: "str | Relaxation" = "scholtes", parameters: Mapping | None = None,
               start: Mapping | None = None, n_starts: int = 4, max_cut_rounds: int = 3, seed: int = 0,
               time_limit: float | None = None, nonsmooth: str = "error", certify_starts: int = 8,
-              gap_tol: float = 1e-6, feas_tol: float = 1e-6, schedule: tuple | None = None,
+              gap_tol: float = GAP_TOL, feas_tol: float = FEAS_TOL, schedule: tuple | None = None,
               ipopt_options: dict | None = None, response_starts: bool = True,
               global_search: bool = True, sample_dims: int = 3) -> BilevelResult:
     """Solve through the follower's KKT conditions (see module docstring).
@@ -60,9 +63,7 @@ def solve_kkt(problem: Any, relaxation: "str | Relaxation" = "scholtes", paramet
     _check_smooth(problem, nonsmooth)
     lp = lower(problem)
     p = problem.parameter_vector(parameters)
-    x0 = problem.point_vector({s: v for s, v in (start or {}).items() if s in problem.leader} or None, "leader") \
-        if start and any(s in problem.leader for s in start) else lp.x_start
-    y0 = np.array([float((start or {}).get(s, problem.start.get(s, 0.0))) for s in problem.follower])
+    x0, y0 = problem.start_vectors(start)
     if time_limit is not None:  # one Ipopt call must not eat the whole budget
         ipopt_options = dict(ipopt_options or {}, **{"ipopt.max_wall_time": max(time_limit / 6, 0.5)})
     run = Search(lp, p, FollowerSolver(lp, tight=True), scheme, schedule, ipopt_options, deadline,
@@ -85,7 +86,7 @@ def solve_kkt(problem: Any, relaxation: "str | Relaxation" = "scholtes", paramet
         if not restarts or run.late():
             break
         run.homotopies(restarts, rnd=-2)
-    return _pick(problem, lp, p, run.candidates, run.rows, run.statuses, scheme, time.monotonic() - t0, run.cuts)
+    return _pick(problem, lp, p, run, scheme, time.monotonic() - t0, x0)
 
 
 def _check_smooth(problem: Any, nonsmooth: str) -> None:
@@ -101,36 +102,65 @@ def _check_smooth(problem: Any, nonsmooth: str) -> None:
     warnings.warn(msg + " Proceeding: results at kinks may be wrong.", stacklevel=4)
 
 
-def _follower_convexity(problem: Any, p: np.ndarray) -> Any:
-    """Whether the KKT route can be trusted globally: the follower's convexity in y (symbolic or sampled)."""
-    if hasattr(problem, "_lower"):  # vectorised declarations: the certificate's numeric test covers them
-        return None
-    from ..analysis import follower_convexity
-    return follower_convexity(problem, dict(zip(problem.parameter_symbols, p)))
-
-
-def _pick(problem, lp, p, candidates, rows, statuses, scheme, elapsed, cuts) -> BilevelResult:
+def _pick(problem, lp, p, run: Search, scheme, elapsed, x0) -> BilevelResult:
+    """The route's answer from the candidate pool: the best proven exact point, or why there is none."""
+    candidates, rows, statuses = run.candidates, run.rows, run.statuses
     base = dict(problem=problem, method="kkt", parameters=p, log=rows, relaxation=scheme.value, time_s=elapsed)
     if not candidates:
         ipopt = statuses.most_common(1)[0][0] if statuses else "not_run"
-        return BilevelResult(status=failure_from_ipopt(ipopt), solver_stats=SolverStats("ipopt", ipopt),
+        status = Status.TIME_LIMIT if run.late() else failure_from_ipopt(ipopt)
+        return BilevelResult(status=status, solver_stats=SolverStats("ipopt", ipopt),
                              message=f"no start produced a solution (Ipopt statuses: {dict(statuses)})", **base)
-    certified = [c for c in candidates if c.certificate.passed]
-    if not certified and all(c.certificate.follower_unbounded for c in candidates):
-        ipopt = candidates[0].certificate.follower_ipopt_status
+    proven = [c for c in candidates if c.ok]
+    if not proven and all(c.certificate.follower_unbounded for c in candidates):
+        ipopt = candidates[0].certificate.follower_solver_status
         return BilevelResult(status=Status.UNBOUNDED, solver_stats=SolverStats("ipopt", ipopt), message=(
-            "the follower is unbounded below at every leader point tried (its re-solve ended with Ipopt "
-            f"status {ipopt}): no follower-optimal response exists; bound the follower's variables"), **base)
-    if certified:
-        best = min(certified, key=lambda c: c.upper)
-        status = "optimal"
+            "the follower is unbounded below at every leader point tried (its re-solve ended with status "
+            f"{ipopt}): no follower-optimal response exists; bound the follower's variables"), **base)
+    if proven:
+        best = min(proven, key=lambda c: c.upper)
+        status = Status.OPTIMAL
     else:
         best = min(candidates, key=lambda c: (c.certificate.lower_infeasibility + c.certificate.upper_infeasibility > 1e-6,
                                               c.certificate.value_gap if np.isfinite(c.certificate.value_gap) else np.inf,
                                               c.upper))
-        status = "not_certified"
-    info = {"candidates": [(c.start, c.upper, c.certificate.passed) for c in candidates], "cuts": [c.tolist() for c in cuts],
-            "follower_convexity": _follower_convexity(problem, p)}
+        status = Status.TIME_LIMIT if run.late() else Status.NOT_CERTIFIED
+    info = {"candidates": [(c.start, c.upper, c.certificate.passed) for c in candidates], "cuts": [c.tolist() for c in run.cuts],
+            "proof": best.certificate.proof}
+    lo, hi = leader_box(lp)
+    message = "" if status == Status.OPTIMAL else "; ".join(best.certificate.reasons)
+    # An infimum approached only from outside the leader's bounds (inside a tolerance) is not attained.
+    bar = best.upper if proven else np.inf
+    outside = [c for c in candidates if c.raw_upper is not None and c.raw_upper < bar - 1e-6 * (1 + abs(bar))]
+    if outside and not run.late():
+        c = min(outside, key=lambda c: c.raw_upper)
+        seq = approach_infimum(run.evaluate_exact, c.raw_x, c.x, c.y, lo, hi, c.raw_upper, bar)
+        if seq is not None:
+            info.update(infimum=c.raw_upper, approaching=[(v.x.tolist(), v.upper) for v in seq])
+            x_last = seq[-1]
+            last = run.add_exact(x_last.x, x_last.y, None, None, "probe", -5)
+            return BilevelResult(status=Status.NOT_ATTAINED, x=last.x, y=last.y, lam=last.lam, mu=last.mu,
+                                 certificate=last.certificate, solver_stats=SolverStats("ipopt", best.ipopt_status),
+                                 message=(f"the infimum F = {c.raw_upper:.10g} is approached (exact points "
+                                          f"{[round(v.upper, 10) for v in seq]}) but not attained: at the bound "
+                                          f"x = {c.x.tolist()} the follower replies differently and F = {c.upper:.10g}"),
+                                 info=info, **base)
+    # A point far out, or a feasible point far below the best proven one, on a ray along which exact
+    # values keep falling: no finite optimum.
+    feasible = [c for c in candidates if c.certificate.lower_infeasibility <= 1e-6 and c.certificate.upper_infeasibility <= 1e-6]
+    low = min(feasible, key=lambda c: c.upper, default=best)
+    far = np.max(np.abs(low.x), initial=0.0) > 10 * (1 + np.max(np.abs(x0), initial=0.0))
+    below = proven and low.upper < bar - 10 * (1 + abs(bar))
+    if (far or below) and not run.late():
+        seq = unbounded_ray(run.evaluate_exact, np.asarray(x0, float), low.x, low.y, low.upper, lo, hi,
+                            descent=-lp.gradient("upper_objective", "x", low.x, low.y, p))
+        if seq is not None:
+            info["unbounded_evidence"] = [(v.x.tolist(), v.upper) for v in seq]
+            return BilevelResult(status=Status.UNBOUNDED, solver_stats=SolverStats("ipopt", best.ipopt_status),
+                                 message=("the leader's objective keeps falling along the ray x0 + 2^k (x* - x0) "
+                                          "through exact bilevel points: F = "
+                                          + ", ".join(f"{v.upper:.6g}" for v in seq)), info=info, **base)
+    info["leader_stationarity"] = best.leader_stationarity
     return BilevelResult(status=status, x=best.x, y=best.y, lam=best.lam, mu=best.mu, certificate=best.certificate,
-                         solver_stats=SolverStats("ipopt", best.ipopt_status),
-                         message="" if status == "optimal" else "; ".join(best.certificate.reasons), info=info, **base)
+                         solver_stats=SolverStats("ipopt", best.ipopt_status), optimality="local",
+                         message=message, info=info, **base)

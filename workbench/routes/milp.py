@@ -25,9 +25,11 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 
 from ..analysis._lp_bounds import dual_vertex_bounds, incumbent, qp_multiplier_bounds, slack_bounds
 from ..analysis._lp_form import LinearBilevel, linear_bilevel
-from ..certify import certify, follower_is_convex
+from ..certify import certify, follower_is_convex, implemented_point
 from ..errors import MethodError
 from ..lower import lower
+from ..solve import FollowerSolver
+from ..certify.certificate import FEAS_TOL, GAP_TOL
 from ..result import BilevelResult
 from ..status import SolverStats, Status, failure_from_highs
 
@@ -164,7 +166,7 @@ def _boxed_values(m: LinearBilevel, c, cons, bounds: Bounds, integrality, opts) 
 
 def solve_milp(problem: Any, parameters: Mapping | None = None, time_limit: float | None = 60.0,
                mip_rel_gap: float = 1e-9, max_bases: int = 200_000, certify_starts: int = 4,
-               gap_tol: float = 1e-6, feas_tol: float = 1e-6, **unused: Any) -> BilevelResult:
+               gap_tol: float = GAP_TOL, feas_tol: float = FEAS_TOL, **unused: Any) -> BilevelResult:
     """Solve a linear bilevel problem to global optimality (see module docstring)."""
     if unused:
         raise MethodError(f"method='milp' does not take the option(s) {sorted(unused)}")
@@ -175,9 +177,13 @@ def solve_milp(problem: Any, parameters: Mapping | None = None, time_limit: floa
     base = dict(problem=problem, method="milp", parameters=p)
     info: dict = {"big_m": pairs, "dual_vertices": duals.n_vertices, "objective_cut": cut}
     if not region.feasible or not duals.feasible:
+        # A feasible follower LP whose dual is infeasible is unbounded below at every x: the same
+        # word as the KKT route's for a follower without a minimiser.
+        status = Status.INFEASIBLE if not region.feasible else Status.UNBOUNDED
         why = region.message if not region.feasible else (
-            "the follower's dual feasible set is empty: the follower LP has no optimum at any x")
-        return BilevelResult(status=Status.INFEASIBLE, solver_stats=SolverStats("highs", "not_run"), message=why, info=info,
+            "the follower's dual feasible set is empty while its feasible set is not: the follower LP is "
+            "unbounded below at every x (no follower-optimal response exists); bound the follower's variables")
+        return BilevelResult(status=status, solver_stats=SolverStats("highs", "not_run"), message=why, info=info,
                              time_s=time.monotonic() - t0, **base)
     c, cons, bounds, integrality, binaries = _build(m, pairs, cut)
     opts = {"mip_rel_gap": mip_rel_gap, "disp": False}
@@ -206,13 +212,19 @@ def solve_milp(problem: Any, parameters: Mapping | None = None, time_limit: floa
     info["global"] = res.status == 0
     info["big_m_active"] = _active_bounds(m, pairs, x, y, lam)
     lp = lower(problem)
-    cert = certify(lp, x, y, p, lam, n_random=certify_starts, gap_tol=gap_tol, feas_tol=feas_tol,
+    follower = FollowerSolver(lp, tight=True)
+    x, y, lam, mu, _ = implemented_point(lp, follower, x, y, p, lam, mu)
+    cert = certify(lp, x, y, p, lam, follower, mu=mu, n_random=certify_starts, gap_tol=gap_tol, feas_tol=feas_tol,
                    follower_convex=follower_is_convex(lp, x, p))
-    status = "optimal" if (res.status == 0 and cert.passed) else "not_certified"
+    if cert.lam is not None:
+        lam, mu = cert.lam, cert.mu
+    status = Status.OPTIMAL if (res.status == 0 and cert.passed) else Status.NOT_CERTIFIED
     msgs = [] if res.status == 0 else [f"HiGHS stopped early ({hs}); the point is not proven global"]
     msgs += cert.reasons
     if info["big_m_active"]:
         msgs.append("big-M bound active at the solution (the bounds are derived, hence valid; listed in "
                     "info['big_m_active'])")
     return BilevelResult(status=status, x=x, y=y, lam=lam, mu=mu, certificate=cert, solver_stats=stats,
+                         optimality="global" if status == Status.OPTIMAL else "local",
+                         bound=info["mip_dual_bound"] if status == Status.OPTIMAL else None,
                          message="; ".join(msgs), info=info, time_s=time.monotonic() - t0, **base)

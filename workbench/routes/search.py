@@ -13,7 +13,10 @@ from dataclasses import dataclass
 import casadi as ca
 import numpy as np
 
-from ..certify import Certificate, certify, follower_is_convex
+from ..certify import Certificate, certify, follower_is_convex, infeasibility, leader_box
+from ..certify.certificate import FEAS_TOL
+from ..certify.implement import implemented_point
+from ..certify.limits import ExactValue
 from ..reformulate import Bilevel2MPCC, Chain, MPCCRelax, initial_w
 from ..solve import Homotopy, box_from_constraints
 from .value_function import OptimisticSelection, sample_reduced_objective, value_function_cuts
@@ -29,7 +32,16 @@ class Candidate:
     certificate: Certificate
     ipopt_status: str
     start: int
-    strong: bool = False  # re-certified with the strong multistart
+    raw_x: np.ndarray | None = None     # the solver's x before projection onto the leader's bounds
+    raw_upper: float | None = None      # F there (an infimum may be approached but not attained)
+    leader_stationarity: float = float("nan")  # Ipopt's dual infeasibility of the single-level NLP
+    strong: bool = False  # re-checked with the strong multistart
+    demoted: str | None = None  # why a proven candidate is not offered (e.g. superseded)
+
+    @property
+    def ok(self) -> bool:
+        """Proven follower-optimal and feasible, and not superseded."""
+        return self.certificate.passed and self.demoted is None
 
 
 def _w_start(mpcc, lp, follower, x, y0, p):
@@ -71,54 +83,98 @@ class Search:
         return not all(c.certificate.follower_convex for c in self.candidates)
 
     def certified(self) -> bool:
-        return any(c.certificate.passed for c in self.candidates)
+        return any(c.ok for c in self.candidates)
 
-    def certify(self, x, y, lam=None) -> Certificate:
+    def certify(self, x, y, lam=None, mu=None) -> Certificate:
         self._k += 1
         convex = follower_is_convex(self.lp, x, self.p)
         opts = dict(self.cert_opts, seed=self.cert_opts["seed"] + self._k)
-        return certify(self.lp, x, y, self.p, lam, self.follower, follower_convex=convex, **opts)
+        return certify(self.lp, x, y, self.p, lam, self.follower, mu=mu, follower_convex=convex, **opts)
 
     def add(self, x, y, lam, mu, cert, ipopt_status, start) -> Candidate:
+        if cert.lam is not None:  # the multipliers the certificate checked are the ones reported
+            lam, mu = cert.lam, cert.mu if cert.mu is not None else mu
         upper = float(self.lp.evaluate("upper_objective", x, y, self.p)[0])
         c = Candidate(np.asarray(x, float), np.asarray(y, float), np.asarray(lam, float), np.asarray(mu, float),
                       upper, cert, ipopt_status, start)
         self.candidates.append(c)
         return c
 
+    def exact_point(self, x, y, lam=None, mu=None):
+        """The implemented point: x projected onto the leader's simple bounds and, where x moved
+        (or y is not exactly feasible), the follower's exact reply there, solved from y."""
+        xp, ye, lame, mue, moved = implemented_point(self.lp, self.follower, x, y, self.p, lam, mu)
+        if ye is not y and not np.allclose(ye, y, atol=1e-7):
+            # The exact re-solve may have left an optimal face for its analytic centre; among the
+            # follower's optimal replies at xp take the one best for the leader, starting from y.
+            if self._selection is None:
+                self._selection = OptimisticSelection(self.lp, self.ipopt_options)
+            phi = float(self.lp.evaluate("lower_objective", xp, ye, self.p)[0])
+            ys = self._selection(xp, self.p, y, phi, tol=1e-12)
+            if ys is not None and infeasibility(self.lp, xp, ys, self.p, "lower") <= 1e-9:
+                F = lambda v: float(self.lp.evaluate("upper_objective", xp, v, self.p)[0])  # noqa: E731
+                if F(ys) < F(ye):
+                    return xp, ys, None, None, moved
+        return xp, ye, lame, mue, moved
+
+    def add_exact(self, x, y, lam, mu, ipopt_status, start) -> Candidate:
+        """Implement (see ``exact_point``), certify and keep a candidate; F is reported at the exact point."""
+        raw_upper = float(self.lp.evaluate("upper_objective", x, y, self.p)[0])
+        xp, ye, lame, mue, moved = self.exact_point(x, y, lam, mu)
+        cert = self.certify(xp, ye, lame, mue)
+        c = self.add(xp, ye, lame if lame is not None else lam, mue if mue is not None else mu, cert, ipopt_status, start)
+        if moved:
+            c.raw_x, c.raw_upper = np.asarray(x, float), raw_upper
+        return c
+
+    def evaluate_exact(self, x, y_guess) -> ExactValue | None:
+        """F at the exact bilevel point for leader x (for the attainment and unboundedness probes)."""
+        xp, y, lam, mu, _ = self.exact_point(x, y_guess)
+        if infeasibility(self.lp, xp, y, self.p, "lower") > FEAS_TOL:
+            return None
+        cert = self.certify(xp, y, lam, mu)
+        feasible = (cert.lower_infeasibility <= FEAS_TOL and cert.upper_infeasibility <= FEAS_TOL
+                    and cert.leader_bound_violation == 0.0 and cert.better_y is None and not cert.follower_unbounded)
+        upper = float(self.lp.evaluate("upper_objective", xp, y, self.p)[0])
+        return ExactValue(xp, y, upper, feasible, cert.proof)
+
     def consensus(self) -> bool:
         """Two starts agree on the best certified value and the follower is convex there."""
-        ok = [c for c in self.candidates if c.certificate.passed and c.certificate.follower_convex]
+        ok = [c for c in self.candidates if c.ok and c.certificate.follower_convex]
         if len(ok) < 2:
             return False
         best = min(c.upper for c in ok)
         return sum(c.upper <= best + 1e-7 * (1 + abs(best)) for c in ok) >= 2
 
     def final_check(self, strong_starts: int = 30, grid: int = 9, max_checks: int = 4) -> list:
-        """Re-certify the best certified candidates with a much larger follower multistart.
+        """Optimistic selection at the best proven point; for unproven ("sampled") candidates that
+        beat it, a much larger follower multistart looking for a better reply to restart from.
 
-        The search certifies cheaply (a few starts); before a point is called optimal, a follower
-        that is not shown convex is re-solved from many more starts (and a grid when it is small).
-        A candidate that fails loses its pass and the next best is checked.
+        A sampled candidate is never called optimal; the strong multistart only serves the search.
         """
-        ranked = sorted((c for c in self.candidates if c.certificate.passed and not c.strong), key=lambda c: c.upper)
-        if ranked:
-            self.select_optimistically(ranked[0])
+        proven = sorted((c for c in self.candidates if c.ok), key=lambda c: c.upper)
+        for c in proven[:2]:
+            # Leader values within 1e-8 of 0 are also tried at exactly 0, where the follower may have
+            # several optimal replies (MitsosBarton2006Ex313: f ≡ 0 at x = 0 only); the certificate
+            # and the optimistic selection decide, nothing is assumed.
+            small = (np.abs(c.x) < 1e-8) & (c.x != 0)
+            if small.any():
+                snapped = self.add_exact(np.where(small, 0.0, c.x), c.y, c.lam, c.mu, c.ipopt_status, -6)
+                if snapped.ok:
+                    self.select_optimistically(snapped)
+        if proven:
+            self.select_optimistically(proven[0])
+        bar = proven[0].upper if proven else np.inf
+        ranked = sorted((c for c in self.candidates if not c.certificate.passed and not c.strong
+                         and c.certificate.proof == "sampled" and c.upper < bar), key=lambda c: c.upper)
         restarts = []
         for c in ranked[:max_checks]:
-            if c.certificate.follower_convex:
-                return []
             opts = dict(self.cert_opts, n_random=max(strong_starts, 10 * self.lp.n_y), seed=self.cert_opts["seed"] + 7919)
-            strong = certify(self.lp, c.x, c.y, self.p, c.lam, self.follower, grid=grid, **opts)
+            strong = certify(self.lp, c.x, c.y, self.p, c.lam, self.follower, grid=grid, mu=c.mu, use_global=False, **opts)
             c.certificate, c.strong = strong, True
-            if strong.passed:
-                return []
             if strong.better_y is not None:
                 restarts.append((c.x, strong.better_y, "raw"))
                 self.add_cut(strong.better_y)
-        for c in ranked[max_checks:]:  # not re-checked: not called optimal
-            c.certificate.passed = False
-            c.certificate.reasons.append("not re-certified with the strong multistart (check budget spent)")
         return restarts
 
     def select_optimistically(self, c: Candidate) -> None:
@@ -137,12 +193,11 @@ class Search:
         if gain <= 1e-7 * (1 + abs(c.upper)) or gain < 0.5 * gain_loose:
             return
         fs = self.follower.solve(c.x, self.p, y)  # multipliers of the selected reply
-        cert = self.certify(c.x, y, fs.lam if fs.success else None)
+        cert = self.certify(c.x, y, fs.lam if fs.success else None, fs.mu if fs.success else None)
         if cert.passed:
             self.add(c.x, y, fs.lam if fs.success else c.lam, fs.mu if fs.success else c.mu, cert,
                      c.ipopt_status, -3)
-            c.certificate.passed = False
-            c.certificate.reasons.append("superseded by the optimistic choice in the follower's optimal set")
+            c.demoted = "superseded by the optimistic choice in the follower's optimal set"
 
     def homotopies(self, starts, rnd: int, stop_on_consensus: bool = False) -> list:
         """One homotopy per start on the MPCC with the current cuts; returns restarts from better replies."""
@@ -166,10 +221,11 @@ class Search:
             if not h.success:
                 continue
             sol = chain.invert(h.w, inv)
-            cert = self.certify(sol.x, sol.y, sol.lam)
-            self.add(sol.x, sol.y, sol.lam, sol.mu, cert, h.ipopt_status, k)
+            c = self.add_exact(sol.x, sol.y, sol.lam, sol.mu, h.ipopt_status, k)
+            c.leader_stationarity = h.steps[-1].leader_stationarity if h.steps else float("nan")
+            cert = c.certificate
             if cert.better_y is not None:
-                new_starts.append((sol.x, cert.better_y, "raw"))
+                new_starts.append((c.x, cert.better_y, "raw"))
                 self.add_cut(cert.better_y)
             if stop_on_consensus and self.consensus():
                 break
@@ -177,7 +233,7 @@ class Search:
 
     def value_function_loop(self, x0, y0) -> None:
         """High-point relaxation + value-function cuts from the best point so far."""
-        best = min(self.candidates, key=lambda c: (not c.certificate.passed, c.upper), default=None)
+        best = min(self.candidates, key=lambda c: (not c.ok, c.upper), default=None)
         xs, ys = (best.x, best.y) if best is not None else (x0, y0)
         found = value_function_cuts(self.lp, self.follower, self.p, xs, ys, self.cuts, self.snap_and_certify,
                                     ipopt_options=self.ipopt_options, deadline=self.deadline)
@@ -190,14 +246,17 @@ class Search:
             self.homotopies(passed[-1:], rnd=-1)
 
     def snap_and_certify(self, x, y):
-        """Replace y by the follower's exact local reply from y (tight Ipopt), then certify."""
+        """Project x onto the leader's bounds, replace y by the follower's exact local reply from y
+        (tight Ipopt), then certify."""
+        lo, hi = leader_box(self.lp)
+        x = np.clip(np.asarray(x, float), lo, hi)
         fs = self.follower.solve(x, self.p, y)
         f_y = float(self.lp.evaluate("lower_objective", x, y, self.p)[0])
         if fs.success and fs.value <= f_y + 1e-9 * (1 + abs(f_y)):
             y, lam, mu = fs.y, fs.lam, fs.mu
         else:
             lam, mu = np.zeros(int(self.lp.g.numel())), np.zeros(int(self.lp.h.numel()))
-        return y, lam, mu, self.certify(x, y, lam)
+        return x, y, lam, mu, self.certify(x, y, lam, mu)
 
     def sampling(self, x0, y0, seed: int, light: bool = False) -> None:
         """Sample the reduced objective, certify the best samples and polish them with the KKT homotopy.
@@ -209,7 +268,7 @@ class Search:
         span = 2 * (1 + np.max(np.abs(xs), axis=0))
         lo = np.where(np.isfinite(lo), lo, np.min(xs, axis=0) - span)
         hi = np.where(np.isfinite(hi), hi, np.max(xs, axis=0) + span)
-        best = min((c.upper for c in self.candidates if c.certificate.passed), default=np.inf)
+        best = min((c.upper for c in self.candidates if c.ok), default=np.inf)
         margin = best - 1e-6 * (1 + abs(best)) if np.isfinite(best) else np.inf
         samples = sample_reduced_objective(self.lp, self.follower, self.p, lo, hi, y0, seed=seed,
                                            deadline=self.deadline,
@@ -218,7 +277,7 @@ class Search:
         if light:
             feasible = [s for s in feasible if s.upper < margin]
         for s in feasible:
-            cert = self.certify(s.x, s.y, s.lam)
+            cert = self.certify(s.x, s.y, s.lam, s.mu)
             self.add(s.x, s.y, s.lam, s.mu, cert, "Solve_Succeeded", -2)
         if feasible and not self.late():
             self.homotopies([(s.x, (s.y, s.lam, s.mu), "kkt") for s in feasible], rnd=-1)

@@ -22,8 +22,9 @@ import casadi as ca
 import numpy as np
 
 from ..analysis._lp_form import require_lp_follower
-from ..certify import certify, follower_is_convex
+from ..certify import certify, follower_is_convex, implemented_point, leader_box
 from ..lower import lower
+from ..certify.certificate import FEAS_TOL, GAP_TOL
 from ..result import BilevelResult
 from ..status import SolverStats
 from ..solve import FollowerSolver, IpoptSolver
@@ -99,8 +100,8 @@ def polish(solver: IpoptSolver, lp: Any, bnd: dict, r: Any, p: np.ndarray) -> An
 
 
 def solve_strong_duality(problem: Any, parameters: Mapping | None = None, start: Mapping | None = None,
-                         n_starts: int = 6, seed: int = 0, certify_starts: int = 4, gap_tol: float = 1e-6,
-                         feas_tol: float = 1e-6, schedule: tuple = EPS_SCHEDULE,
+                         n_starts: int = 6, seed: int = 0, certify_starts: int = 4, gap_tol: float = GAP_TOL,
+                         feas_tol: float = FEAS_TOL, schedule: tuple = EPS_SCHEDULE,
                          ipopt_options: dict | None = None) -> BilevelResult:
     """Solve with the follower's argmin replaced by primal/dual feasibility and strong duality."""
     t0 = time.monotonic()
@@ -113,9 +114,7 @@ def solve_strong_duality(problem: Any, parameters: Mapping | None = None, start:
     warm = IpoptSolver(nlp, {**WARM_OPTIONS, "ipopt.bound_relax_factor": 0.0, **(ipopt_options or {})},
                        name="strong_duality_warm")
     follower = FollowerSolver(lp, tight=True)
-    x0 = problem.point_vector({s: v for s, v in start.items() if s in problem.leader}, "leader") \
-        if start and all(s in start for s in problem.leader) else lp.x_start
-    y0 = np.array([float((start or {}).get(s, problem.start.get(s, 0.0))) for s in problem.follower])
+    x0, y0 = problem.start_vectors(start)
     candidates, log = [], []
     for k, xs in enumerate(leader_starts(lp, x0, n_starts, seed)):
         fs = follower.solve(xs, p, y0)
@@ -142,9 +141,10 @@ def solve_strong_duality(problem: Any, parameters: Mapping | None = None, start:
             continue
         nx, ny, ng = lp.n_x, lp.n_y, bnd["ng"]
         x, y, lam, mu = r.w[:nx], r.w[nx:nx + ny], r.w[nx + ny:nx + ny + ng], r.w[nx + ny + ng:]
-        cert = certify(lp, x, y, p, lam, follower, n_random=certify_starts, gap_tol=gap_tol, feas_tol=feas_tol,
+        x, y, lam, mu, _ = implemented_point(lp, follower, x, y, p, lam, mu)
+        cert = certify(lp, x, y, p, lam, follower, mu=mu, n_random=certify_starts, gap_tol=gap_tol, feas_tol=feas_tol,
                        seed=seed + k, follower_convex=follower_is_convex(lp, x, p))
-        candidates.append((x, y, lam, mu, float(r.objective), cert, r.ipopt_status, k))
+        candidates.append((x, y, cert.lam if cert.lam is not None else lam, cert.mu if cert.mu is not None else mu, float(lp.evaluate("upper_objective", x, y, p)[0]), cert, r.ipopt_status, k))
     note = nonconvexity_note(lp, d)
     info = {"nonconvex": note, "reformulation_convex_constraints": note is None, "formulation": "primal feasibility + dual feasibility + c.y + b.lam + e.mu <= eps",
             "eps_schedule": list(schedule), "candidates": [(c[7], c[4], c[5].passed) for c in candidates]}

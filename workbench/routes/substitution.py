@@ -20,8 +20,9 @@ import numpy as np
 import sympy as sp
 
 from ..analysis.reaction import ReactionMap, reaction_map
-from ..certify import certify, follower_is_convex
+from ..certify import certify, follower_is_convex, implemented_point, leader_box
 from ..lower import SympyToCasadi, lower, to_casadi
+from ..certify.certificate import FEAS_TOL, GAP_TOL
 from ..result import BilevelResult
 from ..status import SolverStats
 from ..solve import IpoptSolver
@@ -114,8 +115,8 @@ def _numeric_solve(problem: Any, rm: ReactionMap, pvals: dict, n_starts: int, se
 
 def solve_substitution(problem: Any, parameters: Mapping | None = None, start: Mapping | None = None,
                        exact: bool = True,
-                       n_starts: int = 6, seed: int = 0, certify_starts: int = 8, gap_tol: float = 1e-6,
-                       feas_tol: float = 1e-6, max_active_sets: int = 64,
+                       n_starts: int = 6, seed: int = 0, certify_starts: int = 8, gap_tol: float = GAP_TOL,
+                       feas_tol: float = FEAS_TOL, max_active_sets: int = 64,
                        ipopt_options: dict | None = None) -> BilevelResult:
     """Solve by substituting the closed-form y*(x) (see module docstring).
 
@@ -151,14 +152,14 @@ def solve_substitution(problem: Any, parameters: Mapping | None = None, start: M
                 info["not_attained"] = [(str(lim[2]), lim[1]) for lim in ex["below"]]
             x_star = np.array([float(c)])
     if x_star is None:
-        x0 = problem.point_vector({s: v for s, v in (start or {}).items() if s in problem.leader} or None, "leader") \
-            if start and any(s in problem.leader for s in start) else lp.x_start
+        x0 = problem.start_vectors(start)[0]
         x_star, runs = _numeric_solve(problem, rm, pvals, n_starts, seed, ipopt_options, x0)
         info["ipopt_statuses"] = [r.ipopt_status for r in runs]
         if x_star is None:
             return BilevelResult(status="solver_failed", time_s=time.monotonic() - t0, info=info,
                                  solver_stats=SolverStats("ipopt", runs[0].ipopt_status if runs else None),
                                  message="Ipopt found no point of the reduced problem from any start", **base)
+    x_star = np.clip(x_star, *leader_box(lp))  # the leader's bounds hold exactly (see certify/implement.py)
     y = rm(x_star)
     lam, mu = rm.multipliers(x_star)
     cert = certify(lp, x_star, y, p, lam, n_random=certify_starts, gap_tol=gap_tol, feas_tol=feas_tol,

@@ -135,7 +135,7 @@ def value_function_cuts(lp: LoweredProblem, follower: FollowerSolver, p, x0, y0,
         if not r.success:
             break
         x, y = r.w[: lp.n_x], r.w[lp.n_x:]
-        y, lam, mu, cert = check(x, y)
+        x, y, lam, mu, cert = check(x, y)
         out.append((x, y, lam, mu, cert))
         if cert.passed or cert.better_y is None:
             break

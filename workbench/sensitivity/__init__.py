@@ -1,6 +1,7 @@
 """Stage: sensitivities of the follower's reply from its KKT system (sparse, one factorisation)."""
-from .response import FollowerResponse, follower_response
+from .directional import DirectionalDerivative
+from .response import FollowerResponse, follower_response, response_at
 from .export import export_function
 from .sensitivity import Sensitivity, sensitivity
 
-__all__ = ["FollowerResponse", "Sensitivity", "export_function", "follower_response", "sensitivity"]
+__all__ = ["DirectionalDerivative", "FollowerResponse", "response_at", "Sensitivity", "export_function", "follower_response", "sensitivity"]

@@ -20,7 +20,6 @@ follower) or an inaccurate solve sends the caller back to the dense checks.
 """
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +29,7 @@ import numpy as np
 from ..lower import LoweredProblem
 from .degenerate import DENSE_LIMIT
 from .kkt import _Evaluator, kkt_function, upper_gradient_function
+from .threads import BUILD_LOCK, per_thread
 
 SOSC_TOL = 1e-9
 DENSE_JACOBIAN_MAX = 200_000  # entries of the dense constraint Jacobian handed out for the LICQ test
@@ -74,7 +74,8 @@ class CompiledKKT:
         """
         key = np.asarray(columns, dtype=np.int64).tobytes()
         if key not in self._functions:
-            self._functions[key] = _Evaluator(self._build([int(c) for c in columns]))
+            with BUILD_LOCK:
+                self._functions[key] = _Evaluator(self._build([int(c) for c in columns]))
         return self._functions[key]
 
     def _build(self, columns: list[int]) -> ca.Function:
@@ -101,16 +102,9 @@ class CompiledKKT:
         return int(V.nnz() + Rf.nnz())
 
 
-_COMPILED: dict[int, CompiledKKT] = {}
-
-
 def compiled_kkt(lp: LoweredProblem) -> CompiledKKT:
-    """One :class:`CompiledKKT` per lowered problem."""
-    key = id(lp)
-    if key not in _COMPILED:
-        _COMPILED[key] = CompiledKKT(lp)
-        weakref.finalize(lp, _COMPILED.pop, key, None)
-    return _COMPILED[key]
+    """One :class:`CompiledKKT` per lowered problem and thread (its evaluators own buffers)."""
+    return per_thread(lp, "compiled_kkt", lambda: CompiledKKT(lp))
 
 
 @dataclass

@@ -1,22 +1,18 @@
-"""Honest answers at degenerate points: constraint-qualification and curvature checks,
-one-sided derivatives across weakly active constraints, non-unique multipliers.
+"""Honest answers at degenerate points: constraint-qualification and curvature checks and
+non-unique multipliers (one-sided derivatives: ``directional.py``).
 
 Dense linear algebra is used here on purpose: these checks are for small and
 moderate systems; large regular systems never reach the dense branches.
 """
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import scipy.linalg as sla
-import scipy.sparse.linalg as spla
 
 from ..errors import MethodError
 from .kkt import KKTPieces
 
 DENSE_LIMIT = 400  # above this the dense checks are skipped and recorded as not done
-MAX_WEAK = 12
 MIN_NORM_LIMIT = 4000
 LICQ_TOL = 1e-9
 
@@ -96,49 +92,3 @@ def min_norm_solve(K, R):
     X = sla.lstsq(Kd, Rd)[0]
     N = sla.null_space(Kd, rcond=1e-10)
     return X, N
-
-
-def _branch_solve(k, strong, weak_on, d, n, solver_cache):
-    rows = strong | weak_on
-    key = rows.tobytes()
-    if key not in solver_cache:
-        K = k.matrix(rows)
-        try:
-            solver_cache[key] = ("lu", spla.splu(K))
-        except RuntimeError:
-            solver_cache[key] = ("dense", K.toarray())
-    kind, fac = solver_cache[key]
-    _, Cz = k.constraint_rows(rows)
-    rhs = -np.concatenate([k.L_yz @ d, Cz @ d])
-    X = fac.solve(rhs) if kind == "lu" else sla.lstsq(fac, rhs)[0]
-    return X[:n], -X[n:], rows
-
-
-def directional_derivative(k: KKTPieces, strong: np.ndarray, weak: np.ndarray, d: np.ndarray,
-                           tol: float = 1e-9) -> tuple[np.ndarray, np.ndarray]:
-    """(dy, dlam_full) along direction d of z, by enumerating which weakly active constraints stay active.
-
-    The accepted branch satisfies the directional KKT conditions: for weakly active i kept
-    active dlam_i >= 0, for those released the linearised constraint stays >= 0.
-    """
-    n = k.n
-    widx = np.flatnonzero(weak)
-    if widx.size > MAX_WEAK:
-        raise MethodError(f"{widx.size} weakly active follower constraints: enumerating {2 ** widx.size} "
-                          f"branches is too expensive (limit {MAX_WEAK}); move the leader point slightly")
-    cache: dict = {}
-    ng = k.g.size
-    for r in range(widx.size + 1):
-        for on in itertools.combinations(widx, r):
-            weak_on = np.zeros(ng, dtype=bool)
-            weak_on[list(on)] = True
-            dy, dnu, rows = _branch_solve(k, strong, weak_on, d, n, cache)
-            ridx = np.flatnonzero(rows)
-            dlam = np.zeros(ng)
-            dlam[ridx] = dnu[: ridx.size]
-            off = np.setdiff1d(widx, list(on))
-            lin = (k.Jg_y.tocsr()[off] @ dy + k.Jg_z.tocsr()[off] @ d) if off.size else np.zeros(0)
-            if np.all(dlam[list(on)] >= -tol) and np.all(lin >= -tol):
-                return dy, np.concatenate([dlam, dnu[ridx.size:]])
-    raise MethodError("no branch of the weakly active constraints satisfies the directional KKT "
-                      "conditions (second-order conditions may fail); the one-sided derivative is undefined")

@@ -22,8 +22,9 @@ def sensitivity_latex(s: Any, max_size: int = 12) -> str:
             return rf"{name} \in \mathbb{{R}}^{{{a.shape[0]} \times {a.shape[1]}}}"
         return f"{name} = " + sp.latex(_matrix(a))
     wrt = ", ".join(sp.latex(w) if isinstance(w, sp.Basic) else str(w) for w in s.wrt_names)
-    parts = [show(s.dy_dx, r"\frac{\partial y^*}{\partial z}"),
-             show(s.dlam_dx, r"\frac{\partial \lambda^*}{\partial z}")]
+    parts = ([show(s.dy_dx, r"\frac{\partial y^*}{\partial z}"),
+              show(s.dlam_dx, r"\frac{\partial \lambda^*}{\partial z}")] if s.differentiable or s.one_sided is None
+             else [r"\text{no two-sided derivative (kink)}"])
     status = s.status.replace("_", r"\_")
     text = r",\quad ".join(parts) + rf"\quad z = ({wrt}),\ \text{{status: {status}}}"
     if s.one_sided is not None:

@@ -15,17 +15,45 @@ import numpy as np
 
 from ..errors import MethodError
 from .kkt import kkt_function
-from .response import follower_solver
+from ..solve import FollowerSolver
+from .threads import BUILD_LOCK
 
 
 def _sym(lp: Any, name: str, n: int) -> Any:
     return (ca.SX if isinstance(lp.y, ca.SX) else ca.MX).sym(name, n)
 
 
-def map_function(s: Any, name: str = "sensitivity_map") -> ca.Function:
-    """Function (x, p, y, lam) -> (dy_dz, dlam_dz) with the current active set fixed.
+VALID_TOL = 1e-6  # KKT residual and activity margin for ``valid`` (absolute, times max(1, |grad f|))
 
-    ``lam`` is the full multiplier vector [lam_g; mu_h] in our sign convention.
+
+def _valid(lp: Any, out: Any, lam: Any, mu: Any, active: list[int], ng: int) -> Any:
+    """1 when (y, lam, mu) is a KKT point whose active set is the one the map was built on, else 0.
+
+    Conditions: |grad_y L|, |h| <= tol; built-active rows: |g_i| <= tol and lam_i > tol (strongly
+    active); other rows: g_i > tol and |lam_i| <= tol. Outside that region the follower's reply
+    is on another branch (or infeasible) and this map's derivatives are not its derivatives.
+    """
+    tol = VALID_TOL * ca.fmax(1.0, ca.mmax(ca.fabs(out["grad"] + ca.mtimes(out["Jg_y"].T, lam)
+                                                    + ca.mtimes(out["Jh_y"].T, mu))))
+    conds = [ca.mmax(ca.fabs(out["grad"])) <= tol]
+    if out["h"].numel():
+        conds.append(ca.mmax(ca.fabs(out["h"])) <= tol)
+    for i in range(ng):
+        g_i, l_i = out["g"][i], lam[i]
+        conds += [ca.fabs(g_i) <= tol, l_i > tol] if i in active else [g_i > tol, ca.fabs(l_i) <= tol]
+    v = conds[0]
+    for c in conds[1:]:
+        v = ca.logic_and(v, c)
+    return v
+
+
+def map_function(s: Any, name: str = "sensitivity_map") -> ca.Function:
+    """Function (x, p, y, lam) -> (dy_dz, dlam_dz, valid): the derivative map of ONE active set.
+
+    ``lam`` is the full multiplier vector [lam_g; mu_h] in our sign convention. The formulas
+    hold only where the follower's active set is the one at the build point: ``valid`` is
+    1.0 when (y, lam) is a KKT point with that active set (residual and activity checked,
+    see :data:`VALID_TOL`), else 0.0 and the derivative outputs are NaN.
     """
     if s.status not in ("regular",):
         raise MethodError(f"the sensitivity map can only be exported at a regular point; status is {s.status!r}")
@@ -47,24 +75,33 @@ def map_function(s: Any, name: str = "sensitivity_map") -> ca.Function:
         dlam[i, :] = dnu[k, :]
     for k in range(nh):
         dlam[ng + k, :] = dnu[len(act) + k, :]
-    return ca.Function(name, [x, p, y, lam], [X[:n, :], dlam],
-                       ["x", "p", "y", "lam"], ["dy_dz", "dlam_dz"])
+    valid = _valid(lp, out, lam[:ng], lam[ng:], act, ng)
+    nan = ca.DM.nan(1, 1)
+    dy_out = ca.if_else(valid, X[:n, :], nan * ca.DM.ones(n, len(cols)), True)
+    dlam_out = ca.if_else(valid, dlam, nan * ca.DM.ones(ng + nh, len(cols)), True)
+    return ca.Function(name, [x, p, y, lam], [dy_out, dlam_out, ca.if_else(valid, 1.0, 0.0)],
+                       ["x", "p", "y", "lam"], ["dy_dz", "dlam_dz", "valid"])
 
 
 def to_casadi(s: Any) -> ca.Function:
-    """Function (x, p) -> (y, lam, dy_dz, dlam_dz): the follower solve (nlpsol, started at the
-    current reply) followed by the sensitivity map of the current active set."""
+    """Function (x, p) -> (y, lam, dy_dz, dlam_dz, valid): the follower solve (nlpsol, started at
+    the current reply) followed by the sensitivity map of ONE active set, the current one.
+
+    Where the reply at (x, p) has another active set, is degenerate, or the follower is
+    infeasible, ``valid`` is 0.0 and dy_dz, dlam_dz are NaN (see :func:`map_function`).
+    """
     lp = s.lp
     ng, nh = int(lp.g.numel()), int(lp.h.numel())
-    solver = follower_solver(lp).solver.solver
+    with BUILD_LOCK:  # a private nlpsol: the exported Function shares no memory with our solves
+        solver = FollowerSolver(lp, tight=True).solver.solver
     x, p = ca.MX.sym("x", lp.n_x), ca.MX.sym("p", lp.n_p)
     lbg = np.concatenate([np.zeros(ng), np.zeros(nh)])
     ubg = np.concatenate([np.full(ng, np.inf), np.zeros(nh)])
     sol = solver(x0=s.response.y, p=ca.vertcat(x, p), lbg=lbg, ubg=ubg)
     y, lam = sol["x"], -sol["lam_g"]
-    dy, dlam = map_function(s)(x, p, y, lam)
-    return ca.Function("follower_sensitivity", [x, p], [y, lam, dy, dlam],
-                       ["x", "p"], ["y", "lam", "dy_dz", "dlam_dz"])
+    dy, dlam, valid = map_function(s)(x, p, y, lam)
+    return ca.Function("follower_sensitivity", [x, p], [y, lam, dy, dlam, valid],
+                       ["x", "p"], ["y", "lam", "dy_dz", "dlam_dz", "valid"])
 
 
 def export_function(problem: Any, leader: Any, parameters: Any = None, wrt: Any = "leader",

@@ -12,7 +12,6 @@ The derivative matrices come from exact CasADi second derivatives, sparse.
 """
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 import casadi as ca
@@ -20,6 +19,7 @@ import numpy as np
 import scipy.sparse as sps
 
 from ..lower import LoweredProblem
+from .threads import BUILD_LOCK, per_thread
 
 KEY = "sensitivity_kkt"
 UPPER_KEY = "sensitivity_upper_gradient"
@@ -32,7 +32,11 @@ def z_symbols(lp: LoweredProblem) -> Any:
 
 def kkt_function(lp: LoweredProblem) -> ca.Function:
     """Function (x, y, p, lam, mu) -> (grad_y L, H, L_yz, g, Jg_y, Jg_z, h, Jh_y, Jh_z), cached in lp.functions."""
-    if KEY not in lp.functions:
+    if KEY in lp.functions:
+        return lp.functions[KEY]
+    with BUILD_LOCK:
+        if KEY in lp.functions:
+            return lp.functions[KEY]
         lam = ca.SX.sym("lam", lp.g.numel()) if isinstance(lp.y, ca.SX) else ca.MX.sym("lam", lp.g.numel())
         mu = ca.SX.sym("mu", lp.h.numel()) if isinstance(lp.y, ca.SX) else ca.MX.sym("mu", lp.h.numel())
         z = z_symbols(lp)
@@ -49,7 +53,9 @@ def kkt_function(lp: LoweredProblem) -> ca.Function:
 
 def upper_gradient_function(lp: LoweredProblem) -> ca.Function:
     """Function (x, y, p) -> (grad_z F, grad_y F) for the hypergradient, cached in lp.functions."""
-    if UPPER_KEY not in lp.functions:
+    if UPPER_KEY in lp.functions:
+        return lp.functions[UPPER_KEY]
+    with BUILD_LOCK:
         z = z_symbols(lp)
         lp.functions[UPPER_KEY] = ca.Function(
             UPPER_KEY, [lp.x, lp.y, lp.p], [ca.gradient(lp.F, z), ca.gradient(lp.F, lp.y)],
@@ -103,25 +109,15 @@ class _Evaluator:
             else self.res[j].copy()
 
 
-_EVALUATORS: dict = {}
-
-
 def kkt_evaluator(lp: LoweredProblem) -> _Evaluator:
-    """One buffer-based evaluator of :func:`kkt_function` per lowered problem."""
-    key = id(lp)
-    if key not in _EVALUATORS:
-        _EVALUATORS[key] = _Evaluator(kkt_function(lp))
-        weakref.finalize(lp, _EVALUATORS.pop, key, None)
-    return _EVALUATORS[key]
+    """One buffer-based evaluator of :func:`kkt_function` per lowered problem and thread
+    (its NumPy buffers are the Function's input/output memory: never shared between threads)."""
+    return per_thread(lp, "kkt_evaluator", lambda: _Evaluator(kkt_function(lp)))
 
 
 def upper_gradient_evaluator(lp: LoweredProblem) -> _Evaluator:
-    """Buffer-based evaluator of :func:`upper_gradient_function` (one per lowered problem)."""
-    key = ("upper", id(lp))
-    if key not in _EVALUATORS:
-        _EVALUATORS[key] = _Evaluator(upper_gradient_function(lp))
-        weakref.finalize(lp, _EVALUATORS.pop, key, None)
-    return _EVALUATORS[key]
+    """Buffer-based evaluator of :func:`upper_gradient_function` (per lowered problem and thread)."""
+    return per_thread(lp, "upper_evaluator", lambda: _Evaluator(upper_gradient_function(lp)))
 
 
 class KKTPieces:

@@ -8,7 +8,6 @@ differences of re-solved replies are meaningful.
 from __future__ import annotations
 
 import time
-import weakref
 from dataclasses import dataclass, field
 from typing import Any, Hashable, Mapping
 
@@ -21,17 +20,11 @@ from ..lower import LoweredProblem, lower
 from ..result import MultiplierMap
 from ..solve import FollowerSolver
 from .kkt import KKTPieces
-
-_SOLVERS: dict[int, FollowerSolver] = {}
-
+from .threads import per_thread, prepared
 
 def follower_solver(lp: LoweredProblem) -> FollowerSolver:
-    """One tight FollowerSolver per lowered problem (dropped with the problem)."""
-    key = id(lp)
-    if key not in _SOLVERS:
-        _SOLVERS[key] = FollowerSolver(lp, tight=True)
-        weakref.finalize(lp, _SOLVERS.pop, key, None)
-    return _SOLVERS[key]
+    """One tight FollowerSolver per lowered problem *and thread* (an nlpsol's memory is not shared)."""
+    return per_thread(lp, "follower_solver", lambda: FollowerSolver(lp, tight=True))
 
 
 @dataclass
@@ -133,7 +126,7 @@ def follower_response(problem: Any, leader: Any, parameters: Any = None, start: 
     ``tol`` separates zero from non-zero constraint values and multipliers after
     polishing (scaled by max(1, |grad f|)).
     """
-    lp = lower(problem)
+    lp = prepared(problem)
     x = _vector(problem, leader, "leader", lp.n_x)
     p = parameter_vector(problem, lp, parameters)
     y0 = lp.y_start if start is None else _vector(problem, start, "follower", lp.n_y)
@@ -146,22 +139,109 @@ def follower_response(problem: Any, leader: Any, parameters: Any = None, start: 
             f"the follower could not be solved at leader point {x.tolist()} (Ipopt: {sol.ipopt_status}); "
             "check that the follower is feasible there or pass start=... closer to its solution",
             status=sol.status, solver_status=sol.ipopt_status)
-    y, lam, mu = sol.y, sol.lam, sol.mu
+    return _classified(problem, lp, x, p, sol.y, sol.lam, sol.mu, tol, polish, sol.status,
+                       {"ipopt_status": sol.ipopt_status, "ipopt_s": t_solve})
+
+
+def _nonnegative_multipliers(lp, x, y, p, lam, mu, active):
+    """Multipliers of dependent active rows are a set: pick one with lam_A >= 0 (bounded least squares).
+
+    Solves min |J_A^T lam_A + J_h^T mu - grad_y f| over lam_A >= 0 (SciPy's lsq_linear); the
+    input is returned unchanged when no such multiplier solves stationarity to 1e-9.
+    """
+    from scipy.optimize import lsq_linear
+    k = KKTPieces(lp, x, y, p, np.zeros_like(lam), np.zeros_like(mu))  # grad = grad_y f
+    J, _ = k.constraint_rows(active)
+    idx = np.flatnonzero(active)
+    lo = np.concatenate([np.zeros(idx.size), np.full(mu.size, -np.inf)])
+    sol = lsq_linear(J.toarray().T, k.grad, bounds=(lo, np.full(lo.size, np.inf)), tol=1e-14, lsmr_tol="auto")
+    if not sol.success or np.max(np.abs(J.T @ sol.x - k.grad), initial=0.0) > 1e-9 * max(1.0, np.max(np.abs(k.grad))):
+        return lam, mu
+    lam2 = np.zeros_like(lam)
+    lam2[idx] = sol.x[: idx.size]
+    return lam2, sol.x[idx.size:]
+
+
+def _classified(problem: Any, lp: LoweredProblem, x: np.ndarray, p: np.ndarray, y: np.ndarray, lam: np.ndarray,
+                mu: np.ndarray, tol: float, polish: bool, status: str, info: dict) -> FollowerResponse:
+    """Polish (y, lam, mu) on its active set and read off strongly / weakly active rows.
+
+    The active-set guess lam_i > g_i (interior point: lam_i g_i ~ mu) can fail next to a
+    degenerate point, where Ipopt leaves g_i and lam_i both ~1e-6; then the rows with
+    g_i below growing thresholds are tried as the active set (least squares when they
+    are dependent). The first guess whose Newton polish is primal and dual feasible wins.
+    """
     g = lp.evaluate("lower_ineq", x, y, p)
-    active = lam > g  # interior point: lam_i * g_i ~ mu, the larger one tells the side
+    active = lam > g
     polished = False
     t0 = time.perf_counter()
     if polish:
-        out = _newton_polish(lp, x, y, p, lam, mu, active)
-        if out is not None:
+        gscale = max(1.0, float(np.max(np.abs(y), initial=0.0)))
+        guesses = [active] + [g <= thr * gscale for thr in (1e-8, 1e-6, 1e-4)]
+        near = np.flatnonzero((g <= 1e-4 * gscale) & (np.abs(lam) <= 1e-4 * max(1.0, float(np.max(np.abs(lam), initial=0.0)))))
+        if 0 < near.size <= 8:  # rows where Ipopt cannot tell the side: try every split of them
+            for bits in range(2 ** near.size):
+                guess = active.copy()
+                guess[near] = [(bits >> j) & 1 == 1 for j in range(near.size)]
+                guesses.append(guess)
+        tried: set[bytes] = set()
+        best = None  # (violation, point): the guess whose polished point is the most feasible
+        for guess in guesses:
+            if guess.tobytes() in tried:
+                continue
+            tried.add(guess.tobytes())
+            out = _newton_polish(lp, x, y, p, lam, mu, guess)
+            if out is None:
+                continue
             y2, lam2, mu2, g2 = out
-            ok = np.all(g2[~active] >= -tol) and np.all(lam2[active] >= -tol)
-            if ok:
-                y, lam, mu, g, polished = y2, lam2, mu2, g2, True
-    t_polish = time.perf_counter() - t0
+            if np.any(lam2[guess] < 0):
+                lam2, mu2 = _nonnegative_multipliers(lp, x, y2, p, lam2, mu2, guess)
+            viol = max(0.0, -float(np.min(g2[~guess], initial=0.0)), -float(np.min(lam2[guess], initial=0.0)))
+            if viol <= tol and (best is None or viol < best[0]):
+                best = (viol, (y2, lam2, mu2, g2, guess))
+            if viol <= 1e-13 * gscale:  # exactly feasible (to rounding): no other guess can be better
+                break
+        if best is not None:
+            (y, lam, mu, g, active), polished = best[1], True
+    info["polish_s"] = time.perf_counter() - t0
     scale = max(1.0, float(np.max(np.abs(KKTPieces(lp, x, y, p, 0 * lam, 0 * mu).grad), initial=0.0)))
     t = tol * scale
     weakly = (np.abs(g) <= t) & (np.abs(lam) <= t)
     active = active & ~weakly
-    return FollowerResponse(problem, lp, x, p, y, lam, mu, active, weakly, sol.status, polished, t,
-                            info={"ipopt_status": sol.ipopt_status, "ipopt_s": t_solve, "polish_s": t_polish})
+    return FollowerResponse(problem, lp, x, p, y, lam, mu, active, weakly, status, polished, t, info=info)
+
+
+def response_at(problem: Any, leader: Any, y: Any, lam: Any = None, mu: Any = None, parameters: Any = None,
+                tol: float = 1e-7, polish: bool = True) -> FollowerResponse:
+    """The follower reply *given* by the caller (e.g. a bilevel result's y, lam, mu), polished.
+
+    No follower solve: the point is only refined by Newton steps on its own active set, so
+    the sensitivities are those of this reply, not of another local minimiser. Missing
+    multipliers are estimated by least squares on the rows with g ~ 0. ``info["kkt_residual"]``
+    says how far the given point is from a KKT point.
+    """
+    lp = prepared(problem)
+    x = _vector(problem, leader, "leader", lp.n_x)
+    p = parameter_vector(problem, lp, parameters)
+    y = _vector(problem, y, "follower", lp.n_y).copy()
+    ng, nh = int(lp.g.numel()), int(lp.h.numel())
+    if lam is None or mu is None:
+        g = lp.evaluate("lower_ineq", x, y, p)
+        k = KKTPieces(lp, x, y, p, np.zeros(ng), np.zeros(nh))
+        near = np.abs(g) <= 1e-6 * max(1.0, float(np.max(np.abs(y), initial=0.0)))
+        J, _ = k.constraint_rows(near)
+        nu = sla.lstsq(J.toarray().T, k.grad)[0] if J.shape[0] else np.zeros(0)
+        lam_est = np.zeros(ng)
+        lam_est[near] = np.maximum(nu[: int(near.sum())], 0.0)
+        lam = lam_est if lam is None else lam
+        mu = nu[int(near.sum()):] if mu is None else mu
+    lam = np.asarray(lam, dtype=float).reshape(-1).copy()
+    mu = np.asarray(mu, dtype=float).reshape(-1).copy()
+    if lam.size != ng or mu.size != nh:
+        raise ValueInputError(f"the given multipliers have sizes {lam.size}, {mu.size}; the follower has {ng} "
+                              f"inequalities and {nh} equalities")
+    r = _classified(problem, lp, x, p, y, lam, mu, tol, polish, "given", {"source": "given point"})
+    k = KKTPieces(lp, x, r.y, r.p, r.lam, r.mu)
+    r.info["kkt_residual"] = float(np.max(np.abs(np.concatenate(
+        [k.grad, np.minimum(k.g, 0.0), k.h, np.minimum(r.lam, 0.0), r.lam * k.g])), initial=0.0))
+    return r

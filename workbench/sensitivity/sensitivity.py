@@ -18,12 +18,13 @@ from typing import Any, Hashable
 import numpy as np
 import scipy.sparse.linalg as spla
 
-from ..errors import MethodError
+from ..errors import MethodError, NotDifferentiable
 from .columns import resolve_wrt
 from .compiled import SOSC_TOL, CompiledKKT, RegularSolution, compiled_args, compiled_kkt, regular_solve
-from .degenerate import directional_derivative, full_row_rank, licq_holds, min_norm_solve, reduced_hessian_min_eig
+from .degenerate import full_row_rank, licq_holds, min_norm_solve, reduced_hessian_min_eig
+from .directional import DirectionalDerivative, DirectionalSolver
 from .kkt import KKTPieces, upper_gradient_evaluator
-from .response import FollowerResponse, follower_response
+from .response import FollowerResponse, follower_response, response_at
 
 
 RESIDUAL_TOL = 1e-8
@@ -43,6 +44,9 @@ class Sensitivity:
         self._one_sided: dict[str, np.ndarray] | None = None
         self._one_sided_multipliers: dict[str, np.ndarray] | None = None
         self._multiplier_directions: np.ndarray | None = None
+        self._one_sided_dd: dict[str, list[DirectionalDerivative]] | None = None
+        self._kink: NotDifferentiable | None = None
+        self._dsolver: DirectionalSolver | None = None
         self._dy = self._dlam = self._hyper = None
         self._kkt = self._K = self._R = self._lu = None
         self.rows = response.active.copy()          # strongly active inequalities
@@ -155,10 +159,10 @@ class Sensitivity:
             self.checks["reduced_hessian_min_eig"] = eig
         if eig is not None and eig <= SOSC_TOL * hnorm:
             return "sosc_fails"
+        if r.weakly.any():  # before LICQ: a kink among weakly active rows must not read as licq_fails
+            return "weakly_active"
         if licq is False:
             return "licq_fails"
-        if r.weakly.any():
-            return "weakly_active"
         return "regular"
 
     # -- shapes and names -----------------------------------------------------
@@ -202,16 +206,10 @@ class Sensitivity:
             if not self._accurate(X, Rd):
                 X = np.full_like(X, np.nan)
             self._dy, self._dlam = X[:n], self._expand(-X[n:], self.rows)
-        elif self.status == "weakly_active":
+        elif self.status in ("weakly_active", "licq_fails"):
             self._compute_one_sided()
-        elif self.status == "licq_fails":
-            X, N = min_norm_solve(self.K, self.R)
-            y_unique = N.shape[1] == 0 or np.max(np.abs(N[:n]), initial=0.0) < 1e-8
-            self._dy = X[:n] if y_unique else np.full((n, ncol), np.nan)
-            self._dlam = self._expand(-X[n:], self.rows)
-            self._multiplier_directions = self._expand(N[n:], self.rows) if N.size else np.zeros((self.n_constraints, 0))
-            self.checks["dy_unique"] = bool(y_unique)
-            self.checks["dlam"] = "non-unique: minimum-norm element + span(multiplier_directions)"
+            if self._kink is None and self.checks.get("licq") is False:
+                self._min_norm_multipliers()
         else:
             self._dy = np.full((n, ncol), np.nan)
             self._dlam = np.full((self.n_constraints, ncol), np.nan)
@@ -228,22 +226,92 @@ class Sensitivity:
             return False
         return True
 
+    def _min_norm_multipliers(self) -> None:
+        """LICQ fails but y* is differentiable: dlam is a set; minimum-norm element + directions.
+
+        The minimum-norm solve is accepted only if it solves the system (residual check): an
+        inconsistent system means there is no two-sided derivative at all.
+        """
+        n = self.lp.n_y
+        X, N = min_norm_solve(self.K, self.R)
+        Rd = self.R.toarray()
+        res = float(np.max(np.abs(self.K @ X - Rd), initial=0.0)) / max(1.0, float(np.max(np.abs(Rd), initial=0.0)))
+        self.checks["min_norm_residual"] = res
+        if res > RESIDUAL_TOL:
+            self._dlam = np.full_like(self._dlam, np.nan)
+            self.checks["dlam"] = f"not determined (the KKT system of the active rows is inconsistent, residual {res:.1e})"
+            return
+        self._dlam = self._expand(-X[n:], self.rows)
+        self._multiplier_directions = self._expand(N[n:], self.rows) if N.size else np.zeros((self.n_constraints, 0))
+        self.checks["dy_unique"] = True
+        self.checks["dlam"] = "non-unique: minimum-norm element + span(multiplier_directions)"
+
     def _compute_one_sided(self) -> None:
-        r, n, ncol = self.response, self.lp.n_y, self.columns.size
-        nz = self.lp.n_x + self.lp.n_p
-        plus, minus = np.zeros((n, ncol)), np.zeros((n, ncol))
-        lplus, lminus = np.zeros((self.n_constraints, ncol)), np.zeros((self.n_constraints, ncol))
-        for j, c in enumerate(self.columns):
-            d = np.zeros(nz)
-            d[c] = 1.0
-            plus[:, j], lplus[:, j] = directional_derivative(self.kkt, r.active, r.weakly, d)
-            dy, dl = directional_derivative(self.kkt, r.active, r.weakly, -d)
-            minus[:, j], lminus[:, j] = -dy, -dl  # derivative from the left = -(derivative along -e_j)
-        self._one_sided = {"+": plus, "-": minus}
-        self._one_sided_multipliers = {"+": lplus, "-": lminus}
-        agree = np.isclose(plus, minus, rtol=1e-9, atol=1e-12)
-        self._dy = np.where(agree, plus, np.nan)
-        self._dlam = np.where(np.isclose(lplus, lminus, rtol=1e-9, atol=1e-12), lplus, np.nan)
+        """Directional derivatives along +-e_j; a two-sided derivative only where they are linear.
+
+        y* is differentiable at such a point iff no active row is released along any +-e_j
+        (a released row along e_j would be violated along -e_j if the map were linear) and
+        dy(+e_j) = -dy(-e_j); with two or more columns one mixed direction is checked as well.
+        """
+        ncol = self.columns.size
+        plus = [self.directional(np.eye(ncol)[j]) for j in range(ncol)]
+        minus = [self.directional(-np.eye(ncol)[j]) for j in range(ncol)]
+        self._one_sided_dd = {"+": plus, "-": minus}
+        P = np.column_stack([dd.dy for dd in plus])
+        Mn = 0.0 - np.column_stack([dd.dy for dd in minus])  # derivative from the left = -(along -e_j)
+        lP = np.column_stack([np.concatenate([dd.dlam, dd.dmu]) for dd in plus])
+        lM = 0.0 - np.column_stack([np.concatenate([dd.dlam, dd.dmu]) for dd in minus])
+        self._one_sided = {"+": P, "-": Mn}
+        self._one_sided_multipliers = {"+": lP, "-": lM}
+        switching: list[Hashable] = []
+        for dd in plus + minus:
+            switching += [c for c in dd.released if c not in switching]
+        close = lambda a, b: bool(np.allclose(a, b, rtol=1e-9, atol=1e-10))
+        agree = close(P, Mn)
+        lam_agree = self.checks.get("licq") is False or close(lP, lM)
+        if agree and not switching and ncol >= 2:  # linearity along a mixed direction
+            d = np.linspace(1.0, -0.5, ncol)
+            agree = close(self.directional(d).dy, P @ d)
+        if not lam_agree and not switching:
+            switching = [c for c, w in zip(self.lp.g_names, self.response.weakly) if w]
+        self.checks["one_sided_agree"] = agree and lam_agree
+        self.checks["switching_constraints"] = switching
+        if agree and lam_agree and not switching:
+            self._dy, self._dlam = P, lP
+            return
+        self._dy = np.full_like(P, np.nan)
+        self._dlam = np.full_like(lP, np.nan)
+        self._kink = self._kink_error(switching, P, Mn)
+
+    def _kink_error(self, names: list[Hashable], P: np.ndarray, Mn: np.ndarray) -> NotDifferentiable:
+        hg = self.one_sided_hypergradient
+        msg = (f"the follower's reply y*(x) has a kink at this point: follower constraint(s) {names} switch "
+               "activity (active on one side, inactive on the other), so no two-sided derivative exists. "
+               "Use s.directional(d) for the derivative along a direction d (dy, dlam, dF); s.one_sided "
+               "holds the derivatives along +-e_j.")
+        if self.columns.size == 1:
+            msg += (f" Right derivative dy/dx = {np.array2string(P[:, 0], precision=8)}, left "
+                    f"{np.array2string(Mn[:, 0], precision=8)}; hypergradient right {hg['+'][0]:.8g}, "
+                    f"left {hg['-'][0]:.8g}.")
+        return NotDifferentiable(msg, constraints=names, one_sided={"+": P, "-": Mn},
+                                 one_sided_hypergradient=hg)
+
+    @property
+    def differentiable(self) -> bool:
+        """True when y*(z) has a two-sided derivative here (False at kinks and where SOSC fails)."""
+        if self.status == "regular":
+            return True
+        if self.status not in ("weakly_active", "licq_fails"):
+            return False
+        if self._dy is None:
+            self._forward()
+        return self._kink is None
+
+    def _raise_at_kink(self) -> None:
+        if self._dy is None:
+            self._forward()
+        if self._kink is not None:
+            raise self._kink
 
     @property
     def one_sided(self) -> dict[str, np.ndarray] | None:
@@ -268,27 +336,30 @@ class Sensitivity:
 
     @property
     def dy_dx(self) -> np.ndarray:
-        """(n_y, n_wrt); NaN where the derivative does not exist or is not determined."""
-        if self._dy is None:
-            self._forward()
+        """(n_y, n_wrt). Raises :class:`NotDifferentiable` at a kink; NaN when SOSC fails (no theory)."""
+        self._raise_at_kink()
         return self._dy
 
     @property
     def dlam_dx(self) -> np.ndarray:
-        """(n_constraints, n_wrt), rows in ``multiplier_names`` order (minimum-norm if non-unique)."""
-        if self._dlam is None:
-            self._forward()
+        """(n_constraints, n_wrt), rows in ``multiplier_names`` order (minimum-norm if non-unique).
+
+        Raises :class:`NotDifferentiable` at a kink.
+        """
+        self._raise_at_kink()
         return self._dlam
 
-    def directional(self, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(dy, dlam) along a direction d of the wrt variables: one solve, no full Jacobian."""
-        if self.status != "regular":
-            raise MethodError(f"directional derivatives need a regular point; status is {self.status!r} "
-                              "(use one_sided / dy_dx for the degenerate cases)")
-        d = np.asarray(d, dtype=float).reshape(-1)
-        X = self.lu.solve(self.R @ d)
-        n = self.lp.n_y
-        return X[:n], self._expand(-X[n:], self.rows)
+    def directional(self, d: Any) -> DirectionalDerivative:
+        """dy, dlam, dmu and dF along a direction d of the wrt variables, at any point.
+
+        At a regular point this is dy_dx @ d (one solve); at weakly active or LICQ-failing
+        points it is the directional QP of Ralph & Dempe (see ``directional.py``), which also
+        says which rows are released along d. Raises :class:`NotDifferentiable` if the strong
+        second-order condition fails. Unpacks as ``dy, dlam = s.directional(d)``.
+        """
+        if self._dsolver is None:
+            self._dsolver = DirectionalSolver(self.response, self.kkt)
+        return self._dsolver(d, self.columns)
 
     # -- adjoint mode ---------------------------------------------------------------
     def upper_gradients(self) -> tuple[np.ndarray, np.ndarray]:
@@ -299,8 +370,10 @@ class Sensitivity:
 
     @property
     def hypergradient(self) -> np.ndarray:
-        """dF(x, y*(x))/dz: one transposed solve K w = [F_y; 0] when regular."""
+        """dF(x, y*(x))/dz: one transposed solve K w = [F_y; 0] when regular; raises at a kink."""
         if self._hyper is None:
+            if self.status != "regular":
+                self._raise_at_kink()
             t0 = time.perf_counter()
             Fz, Fy = self.upper_gradients()
             if self.status == "regular":
@@ -314,16 +387,21 @@ class Sensitivity:
 
     @property
     def one_sided_hypergradient(self) -> dict[str, np.ndarray] | None:
+        """{"+": right, "-": left} derivatives of F(z, y*(z)) along each wrt variable (degenerate points)."""
         if self.one_sided is None:
             return None
         Fz, Fy = self.upper_gradients()
         return {k: Fz + v.T @ Fy for k, v in self.one_sided.items()}
 
     # -- other views --------------------------------------------------------------
-    def check(self, h: float = 1e-6) -> dict[str, Any]:
-        """Central finite differences by re-solving the follower; max abs/rel errors."""
+    def check(self, h: float = 1e-6, tol: float = 1e-4) -> dict[str, Any]:
+        """Finite differences by re-solving the follower: central and one-sided quotients.
+
+        ``passed`` is False when the right and left quotients disagree (a kink) or the
+        derivatives disagree with them (relative ``tol``); see ``checks.py``.
+        """
         from .checks import finite_difference_check
-        return finite_difference_check(self, h)
+        return finite_difference_check(self, h, tol)
 
     def symbolic(self) -> Any:
         """SymPy dy/dz, dlam/dz on the current active set, with the region where it holds."""
@@ -355,20 +433,34 @@ class Sensitivity:
         return sensitivity_latex(self)
 
     def __repr__(self) -> str:
-        return (f"Sensitivity(status={self.status!r}, wrt={self.wrt_names}, active_set={self.response.active_set},\n"
-                f"  dy_dx={np.array2string(self.dy_dx, precision=6)},\n"
-                f"  dlam_dx={np.array2string(self.dlam_dx, precision=6)})")
+        head = f"Sensitivity(status={self.status!r}, wrt={self.wrt_names}, active_set={self.response.active_set},\n"
+        if not self.differentiable and self.one_sided is not None:
+            return head + (f"  not differentiable (kink): right dy={np.array2string(self.one_sided['+'], precision=6)},"
+                           f" left dy={np.array2string(self.one_sided['-'], precision=6)})")
+        return head + (f"  dy_dx={np.array2string(self.dy_dx, precision=6)},\n"
+                       f"  dlam_dx={np.array2string(self.dlam_dx, precision=6)})")
 
 
 def sensitivity(problem: Any, leader: Any, parameters: Any = None, wrt: Any = "leader",
-                response: FollowerResponse | None = None, compiled: bool = True, **options: Any) -> Sensitivity:
+                response: FollowerResponse | None = None, compiled: bool = True,
+                at: tuple[Any, Any, Any] | None = None, **options: Any) -> Sensitivity:
     """Sensitivities of the follower's reply at ``leader`` (options go to :func:`follower_response`).
 
+    ``at=(y, lam, mu)`` differentiates that reply (e.g. a bilevel result's own point; lam/mu
+    may be None) after a Newton polish on its active set, with no follower solve: a nonconvex
+    follower has several local replies and a fresh solve may find another one.
     ``compiled=False`` skips the one-call compiled path and always uses the general one (SciPy
     assembly, dense checks, SuperLU): the same numbers, for cross-checking.
     """
     t0 = time.perf_counter()
-    fr = response if response is not None else follower_response(problem, leader, parameters=parameters, **options)
+    if response is not None:
+        fr = response
+    elif at is not None:
+        y, lam, mu = at
+        fr = response_at(problem, leader, y, lam, mu, parameters=parameters,
+                         **{k: v for k, v in options.items() if k in ("tol", "polish")})
+    else:
+        fr = follower_response(problem, leader, parameters=parameters, **options)
     t_solve = time.perf_counter() - t0
     cols, names = resolve_wrt(problem, fr.lp, wrt)
     s = Sensitivity(fr, cols, names, compiled=compiled)

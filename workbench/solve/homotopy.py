@@ -33,6 +33,7 @@ class HomotopyStep:
     start: int = 0
     phase: str = "homotopy"
     stationarity: float = float("nan")  # max |grad_y L| of the follower at the step's point
+    leader_stationarity: float = float("nan")  # Ipopt's dual infeasibility of the single-level NLP
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -96,7 +97,8 @@ class Homotopy:
                                 pe, r.lbw, r.ubw, r.lbg, r.ubg)
             comp = complementarity_residual(mpcc, res.w) if np.all(np.isfinite(res.w)) else np.inf
             steps.append(HomotopyStep(eps, res.objective, comp, res.ipopt_status, res.iterations,
-                                      res.time_s, start, stationarity=self.stationarity(res.w, p)))
+                                      res.time_s, start, stationarity=self.stationarity(res.w, p),
+                                      leader_stationarity=res.inf_du))
             last = res
             if res.success:
                 best_ok = res
@@ -127,7 +129,8 @@ class Homotopy:
             res = self.cold(w0, np.concatenate([p, [eps]]), lbw, ubw, r.lbg, r.ubg)
         comp = complementarity_residual(mpcc, res.w) if res.success else np.inf
         out.steps.append(HomotopyStep(0.0, res.objective, comp, res.ipopt_status, res.iterations,
-                                      res.time_s, start, phase="polish", stationarity=self.stationarity(res.w, p)))
+                                      res.time_s, start, phase="polish", stationarity=self.stationarity(res.w, p),
+                                      leader_stationarity=res.inf_du))
         if res.success:  # exactly complementary: preferred over the relaxed end point
             out.w, out.complementarity, out.polished = res.w, comp, True
             out.ipopt_status = res.ipopt_status

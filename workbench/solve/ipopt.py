@@ -64,6 +64,7 @@ class IpoptResult:
     status: str
     iterations: int
     time_s: float
+    inf_du: float = float("nan")   # Ipopt's final (scaled) dual infeasibility: the stationarity residual
 
     @property
     def success(self) -> bool:
@@ -95,6 +96,7 @@ class IpoptSolver:
             return IpoptResult(np.full(n, np.nan), np.nan, np.array([]), np.zeros(n), np.array([]),
                                "NonIpopt_Exception_Thrown", "error", 0, 0.0)
         ipopt_status = str(stats.get("return_status", "unknown"))
+        inf_du = stats.get("iterations", {}).get("inf_du", []) if isinstance(stats.get("iterations"), dict) else []
         return IpoptResult(
             w=np.asarray(out["x"], dtype=float).reshape(-1),
             objective=float(out["f"]),
@@ -105,4 +107,5 @@ class IpoptSolver:
             status=STATUS_MAP.get(ipopt_status, "error"),
             iterations=int(stats.get("iter_count", 0)),
             time_s=float(stats.get("t_wall_total", 0.0)),
+            inf_du=float(inf_du[-1]) if len(inf_du) else float("nan"),
         )

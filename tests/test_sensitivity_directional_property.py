@@ -1,0 +1,69 @@
+"""Property test: random strictly convex QP followers with a planted *degenerate* active set.
+
+Construction (independent of the library): pick y*, disjoint row sets S (strongly active:
+g = 0, lam > 0), W (weakly active: g = 0, lam = 0) and I (inactive: g > 0, lam = 0), then
+choose c and b so that the KKT conditions hold at x0:
+    f = 1/2 y^T Q y + (c + B x)^T y,   g = M y - b - D x >= 0,
+    Q y* + c + B x0 - M_S^T lam_S = 0,  M_{S,W} y* - b - D x0 = 0,  M_I y* - b_I - D_I x0 = slack.
+The reply y*(x0 + t d) of this QP is piecewise affine in t, so the one-sided quotients
+(y*(x0 +- h d) - y*(x0))/h are exact for small h up to the solver's accuracy: directional
+derivatives along d and -d must match them to 1e-6.
+"""
+import numpy as np
+import sympy as sp
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+import workbench as wb
+
+
+def planted(seed: int, n_y: int, n_x: int, m: int):
+    rng = np.random.default_rng(seed)
+    Mq = rng.normal(size=(n_y, n_y))
+    Q = Mq @ Mq.T + 0.5 * np.eye(n_y)
+    B, M, D = rng.normal(size=(n_y, n_x)), rng.normal(size=(m, n_y)), rng.normal(size=(m, n_x))
+    n_act = int(rng.integers(1, min(m, n_y) + 1))
+    rows = rng.permutation(m)
+    act = rows[:n_act]
+    n_weak = int(rng.integers(1, n_act + 1))
+    weak, strong = act[:n_weak], act[n_weak:]
+    x0, ystar = rng.uniform(-1, 1, n_x), rng.uniform(-1, 1, n_y)
+    lam = np.zeros(m)
+    lam[strong] = rng.uniform(0.5, 2.0, strong.size)
+    slack = rng.uniform(0.5, 2.0, m)
+    slack[act] = 0.0
+    c = M.T @ lam - Q @ ystar - B @ x0
+    b = M @ ystar - D @ x0 - slack
+    d = rng.normal(size=n_x)
+    return Q, B, M, D, c, b, x0, ystar, act, weak, d
+
+
+def to_problem(Q, B, M, D, c, b):
+    n_y, n_x = B.shape
+    xs, ys = sp.symbols(f"x0:{n_x}", real=True), sp.symbols(f"y0:{n_y}", real=True)
+    X, Y = sp.Matrix(xs), sp.Matrix(ys)
+    f = (Y.T * sp.Matrix(Q) * Y)[0] / 2 + ((sp.Matrix(c) + sp.Matrix(B) * X).T * Y)[0]
+    g = sp.Matrix(M) * Y - sp.Matrix(b) - sp.Matrix(D) * X
+    F = sum(v ** 2 for v in ys) + sum(xs)
+    return wb.BilevelProblem(list(xs), list(ys), upper_objective=F, lower_objective=f,
+                             lower_constraints=[gi >= 0 for gi in g]), xs
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2 ** 31 - 1), n_y=st.integers(1, 3), n_x=st.integers(1, 2), m=st.integers(1, 4))
+def test_directional_matches_one_sided_differences(seed, n_y, n_x, m):
+    Q, B, M, D, c, b, x0, ystar, act, weak, d = planted(seed, n_y, n_x, m)
+    assume(np.linalg.cond(M[act]) < 1e3)
+    p, xs = to_problem(Q, B, M, D, c, b)
+    s = p.sensitivity(dict(zip(xs, x0)))
+    np.testing.assert_allclose(s.response.y, ystar, atol=1e-8)
+    assert set(np.flatnonzero(s.response.weakly)) == set(weak)
+    h = 1e-6
+    for sign in (1.0, -1.0):
+        dd = s.directional(sign * d)
+        fr = p.follower_response(dict(zip(xs, x0 + sign * h * d)), start=s.response.y)
+        quotient = (fr.y - s.response.y) / h
+        np.testing.assert_allclose(dd.dy, quotient, atol=1e-6, rtol=1e-6)
+        # F = |y|^2 + sum(x): dF = 2 y*^T dy + sum(d), with dy the one-sided quotient
+        dF_fd = 2 * s.response.y @ quotient + sign * d.sum()
+        assert abs(dd.dF - dF_fd) <= 1e-6 * max(1.0, abs(dF_fd))
