@@ -291,7 +291,21 @@ class VectorBilevelProblem:
     follower_response = BilevelProblem.follower_response
     sensitivity = BilevelProblem.sensitivity
     certify = BilevelProblem.certify
-    start_vectors = BilevelProblem.start_vectors
+
+    def start_vectors(self, start: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """(x0, y0) from ``start=``: ``{symbol: value}`` (as for scalar declarations),
+        ``{"x": array, "y": array}`` (either key may be left out) or a leader vector."""
+        if start is None or (isinstance(start, Mapping) and not start):
+            return self.x_start.copy(), self.y_start.copy()
+        if isinstance(start, Mapping):
+            blocks = {self.leader_name, self.follower_name}
+            if set(start) <= blocks:
+                return (self.point_vector({self.leader_name: start[self.leader_name]}, "leader")
+                        if self.leader_name in start else self.x_start.copy(),
+                        self.point_vector({self.follower_name: start[self.follower_name]}, "follower")
+                        if self.follower_name in start else self.y_start.copy())
+            return BilevelProblem.start_vectors(self, start)
+        return self.point_vector(start, "leader"), self.y_start.copy()
 
     @classmethod
     def from_arrays(cls, Q: Any, c: Any = None, *, n_x: int, **data: Any) -> "VectorBilevelProblem":

@@ -7,7 +7,7 @@ Why: single-level (KKT) reformulations grow with the follower (an MPCC with n_y 
 multipliers and complementarity pairs) and need second derivatives of the whole graph; the
 reduced problem has only n_x variables and each gradient costs one follower solve plus one
 adjoint solve (:mod:`workbench.solve.leader_descent`). The answer is a local stationary point
-of the reduced objective: ``info["reduced_stationarity"]`` is ‖P(x − ∇Φ) − x‖∞ (bounds) or the
+of the reduced objective: ``info["leader_stationarity"]`` (also ``"reduced_stationarity"``) is ‖P(x − ∇Φ) − x‖∞ (bounds) or the
 least-squares KKT residual with the active leader constraints. "optimal" needs a converged
 optimizer *and* a passed certificate (the follower's optimality proven at the final x).
 
@@ -78,7 +78,7 @@ def solve_hypergradient(problem: Any, start: Any = None, max_iter: int = 500, to
     reasons = list(cert.reasons) + ([] if converged else [
         f"{optimizer} stopped ({run.scipy.message}) with reduced stationarity {run.stationarity:.2e} > "
         f"{STATIONARITY_FACTOR} tol"])
-    info = {"reduced_stationarity": run.stationarity, "optimizer": optimizer,
+    info = {"leader_stationarity": run.stationarity, "reduced_stationarity": run.stationarity, "optimizer": optimizer,
             "follower_engine": "matrix" if use_matrix else "kkt", "evaluations": run.evaluations,
             "follower_iterations": reduced.follower_iterations, "kinks": sum(r["kink"] for r in run.rows),
             "optimizer_message": str(run.scipy.message), "optimize_s": t_opt,
