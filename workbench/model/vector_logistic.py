@@ -74,14 +74,55 @@ class _SquaredLoss:
         f = ca.sumsqr(r) / (2 * self.X.shape[0])
         return f if self.penalty is None else f + _weighted_squares(x, y, self.penalty)
 
-    def hessian(self, x: np.ndarray) -> np.ndarray:
-        """∇²_w f = XᵀX/n + diag(e^x) (constant in w: the follower is a QP)."""
+    def _penalties(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, float).reshape(-1)
         d = self.X.shape[1]
-        pen = np.exp(x) if self.penalty == "per_feature" else np.full(d, np.exp(x[0]))
-        H = self.X.T @ self.X / self.X.shape[0]
-        H[np.diag_indices(d)] += pen
+        return np.exp(x) if self.penalty == "per_feature" else np.full(d, np.exp(x[0]))
+
+    def _gram(self) -> np.ndarray:
+        G = self.__dict__.get("_gram_cache")
+        if G is None:  # XᵀX/n is constant: formed once, not at every leader point
+            G = self.__dict__["_gram_cache"] = self.X.T @ self.X / self.X.shape[0]
+        return G
+
+    def hessian(self, x: np.ndarray) -> np.ndarray:
+        """∇²_w f = XᵀX/n + diag(e^x) (constant in w: the follower is a QP)."""
+        H = self._gram().copy()
+        H[np.diag_indices(H.shape[0])] += self._penalties(x)
         return H
+
+    def factor(self, x: np.ndarray) -> Any:
+        """b -> (XᵀX/n + D)⁻¹ b with D = diag(e^x) ≻ 0, by the cheaper of two Cholesky factorisations.
+
+        d <= n: of the d×d Hessian (Gram matrix cached). d > n (more features than rows): of the
+        n×n matrix K = nI + X D⁻¹ Xᵀ by Sherman–Morrison–Woodbury,
+
+            (D + XᵀX/n)⁻¹ = D⁻¹ − D⁻¹Xᵀ K⁻¹ X D⁻¹,       O(n² d) instead of O(d³),
+
+        followed by one step of iterative refinement with the exact product (XᵀX/n + D) v
+        (O(nd)), which removes the cancellation of the two terms when some e^x are tiny.
+        Both matrices are positive definite for every x (D ≻ 0), so the factorisation cannot fail
+        on a well-posed point; a failure is reported as a LinAlgError by SciPy.
+        """
+        import scipy.linalg as sla
+        n, d = self.X.shape
+        D = self._penalties(x)
+        if d <= n:
+            c = sla.cho_factor(self.hessian(x), check_finite=True)
+            return lambda b: sla.cho_solve(c, b)
+        XD = self.X / D                       # X D⁻¹  (n×d)
+        K = XD @ self.X.T
+        K[np.diag_indices(n)] += n
+        c = sla.cho_factor(K, check_finite=True)
+
+        def once(b: np.ndarray) -> np.ndarray:
+            return b / D - XD.T @ sla.cho_solve(c, XD @ b)
+
+        def solve(b: np.ndarray) -> np.ndarray:
+            v = once(b)
+            r = b - (self.X.T @ (self.X @ v) / n + D * v)
+            return v + once(r)
+        return solve
 
 
 @dataclass
