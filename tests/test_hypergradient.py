@@ -252,3 +252,60 @@ def test_sparse_qp_family_agrees_with_the_kkt_route():
     assert r.status == "optimal" and k.status == "optimal"
     assert r.upper_value == pytest.approx(k.upper_value, rel=1e-6)
     assert ca is not None
+
+
+def test_ridge_woodbury_factor_matches_a_dense_solve():
+    # d = 12 features > n = 6 rows: the family factors K = nI + X D⁻¹ Xᵀ (Woodbury); the answer
+    # must equal NumPy's dense solve of (XᵀX/n + diag(e^x)) w = b, and so must the route's hypergradient.
+    rng = np.random.default_rng(3)
+    X, Xv = rng.normal(size=(6, 12)), rng.normal(size=(5, 12))
+    t, tv = rng.normal(size=6), rng.normal(size=5)
+    p = wb.VectorBilevelProblem.ridge_regression(X, t, Xv, tv)
+    xv = rng.normal(size=12) * 3            # penalties from e^-9 to e^9: the refinement step matters
+    H = X.T @ X / 6 + np.diag(np.exp(xv))
+    b = rng.normal(size=12)
+    np.testing.assert_allclose(p._f.factor(xv)(b), np.linalg.solve(H, b), rtol=1e-9, atol=1e-12)
+    w = np.linalg.solve(H, X.T @ t / 6)      # same closed form as test_ridge_family_hypergradient_matches_numpy_formula
+    expected = -np.exp(xv) * w * np.linalg.solve(H, Xv.T @ (Xv @ w - tv) / 5)
+    e = SmoothFollower(p, p.parameter_vector()).evaluate(xv)
+    np.testing.assert_allclose(e.grad, expected, rtol=1e-7, atol=1e-12)
+
+
+def test_banded_cholesky_matches_a_dense_solve_and_rejects_indefinite():
+    # A shuffled tridiagonal matrix (RCM recovers the band); the solve must equal NumPy's, and an
+    # indefinite matrix (diagonal 1, off-diagonal −1: eigenvalue 1 − 2cos(π/(n+1)) < 0) is refused.
+    import scipy.sparse as sps
+    from workbench.solve.leader_descent import factor_pd
+    n = 200
+    T = sps.diags([np.full(n - 1, -1.0), np.full(n, 4.0), np.full(n - 1, -1.0)], [-1, 0, 1]).tocsr()
+    perm = np.random.default_rng(0).permutation(n)
+    A = T[perm][:, perm]
+    b = np.arange(n, dtype=float)
+    np.testing.assert_allclose(factor_pd(A)(b), np.linalg.solve(A.toarray(), b), rtol=1e-12)
+    with pytest.raises(MethodError, match="positive definite"):
+        factor_pd(sps.diags([np.full(n - 1, -1.0), np.ones(n), np.full(n - 1, -1.0)], [-1, 0, 1]).tocsr())
+
+
+def test_auto_picks_the_route_for_a_large_strictly_convex_follower_and_says_why():
+    # Ridge with n = 500 features (>= AUTO_MIN_FOLLOWER) and a diagonal design: the follower
+    # ½ wᵀ(I + diag(λ))w − tᵀw is strictly convex for λ >= 0, and w_j = t_j/(1 + λ_j); F = ½‖w − s‖²
+    # with s_j = t_j/2 is minimised at λ_j = 1 (w = s) for every j: Φ* = 0.
+    import scipy.sparse as sps
+    n = 500
+    t = np.linspace(1.0, 2.0, n)
+    p = wb.VectorBilevelProblem.from_arrays(sps.identity(n, format="csc"), -t, n_x=n, E=sps.identity(n, format="csc"),
+                                            M=sps.identity(n, format="csc"), m=t / 2, x_bounds=(0.0, 10.0),
+                                            x_start=np.full(n, 3.0))
+    r = p.solve(method="auto", progress=False)
+    assert r.method == "hypergradient" and r.info["route"].startswith("hypergradient (n_y = 500")
+    assert r.status == "optimal" and r.certificate.proof == "convex"
+    np.testing.assert_allclose(r.x, 1.0, atol=1e-4)
+    small = wb.VectorBilevelProblem.from_arrays(sps.identity(3, format="csc"), -t[:3], n_x=3,
+                                                E=sps.identity(3, format="csc"), M=sps.identity(3, format="csc"),
+                                                m=t[:3] / 2, x_bounds=(0.0, 10.0))
+    assert "n_y = 3 < 500" in small.solve(method="auto", n_starts=1).info["route"]
+
+
+def test_blas_threads_must_be_a_positive_integer():
+    with pytest.raises(ValueInputError, match="blas_threads"):
+        seed_quadratic().solve(method="hypergradient", blas_threads=0)
