@@ -32,6 +32,7 @@ from ..lower import LoweredProblem, lower
 from ..result import BilevelResult
 from ..solve import box_from_constraints
 from ..solve.leader_descent import (OPTIMIZERS, KKTFollower, ReducedObjective, SmoothFollower, descend, factor_pd,
+                                    install_mx_functions,
                                     matrix_follower_solver, smooth_follower_applies)
 from ..status import SolverStats, Status
 
@@ -118,7 +119,10 @@ def _certify(problem: Any, lp: LoweredProblem, x, y, p, lam, engine, n_random, g
     proven_at = getattr(engine, "hessian_proven_pd_at", None)
     proven = declared or (proven_at is not None and np.array_equal(proven_at, x))
     convex = proven or cert.follower_is_convex(lp, x, p)
-    follower = matrix_follower_solver(problem, lp) if isinstance(engine, SmoothFollower) else None
+    follower = None
+    if isinstance(engine, SmoothFollower):
+        follower = matrix_follower_solver(problem, lp)
+        install_mx_functions(problem, lp)
     return cert.certify(lp, x, y, p, lam, follower=follower, n_random=n_random, gap_tol=gap_tol,
                         feas_tol=feas_tol, follower_convex=convex)
 

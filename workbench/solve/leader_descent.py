@@ -236,6 +236,35 @@ def matrix_follower_solver(problem: Any, lp: Any) -> Any:
     return solver
 
 
+def install_mx_functions(problem: Any, lp: Any) -> None:
+    """Put MX versions of the certificate's functions into ``lp.functions`` (its cache).
+
+    The SX lowering of dense data (ridge on a dense 200 × 10⁴ design) has one node per product:
+    building ∇_y f on it takes minutes, while the MX form keeps one node per matrix product. The
+    functions keep the names and signatures the certificate stage uses (``LoweredProblem.function``
+    and ``certify.residuals._kkt_function``; unconstrained follower: no multipliers), so the
+    certificate evaluates the same quantities; already cached functions are left alone.
+    """
+    if not smooth_follower_applies(problem):
+        return
+    x, y, pv = ca.MX.sym("x", problem.n_x), ca.MX.sym("y", problem.n_y), ca.MX.sym("p", lp.n_p)
+    pb, o = {}, 0
+    for k, val in problem.parameter_blocks.items():
+        pb[k] = pv[o:o + val.size]
+        o += val.size
+    sign = {"min": 1.0, "max": -1.0}
+    f = sign[problem.lower_sense] * problem._f(x, y, pb)
+    F = sign[problem.upper_sense] * problem._F(x, y, pb)
+    io = ([x, y, pv], ["x", "y", "p"])
+    lp.functions.setdefault("upper_objective", ca.Function("upper_objective", *io[:1], [F], io[1], ["upper_objective"]))
+    lp.functions.setdefault("lower_objective", ca.Function("lower_objective", *io[:1], [f], io[1], ["lower_objective"]))
+    gf = ca.gradient(f, y)
+    lam, mu = ca.MX.sym("lam", 0), ca.MX.sym("mu", 0)
+    lp.functions.setdefault("certificate_kkt_residuals", ca.Function(
+        "certificate_kkt_residuals", [x, y, pv, lam, mu], [gf, gf, ca.MX(0, 1)],
+        ["x", "y", "p", "lam", "mu"], ["r", "grad_f", "g"]))
+
+
 # -- engine 2: any lowered follower through Ipopt and the sensitivity stage --------------------
 class KKTFollower:
     """Tight Ipopt re-solve warm-started at the previous y, hypergradient from the KKT system."""
