@@ -30,3 +30,4 @@ def route(method: str) -> Callable[..., Any]:
         return ROUTES[method]
     except KeyError:
         raise MethodError(f"unknown method {method!r}; choose one of {sorted(ROUTES)}") from None
+LAZY_ROUTES["hypergradient"] = ("hypergradient", "solve_hypergradient")
