@@ -201,7 +201,87 @@ def solve_kkt_multipliers(problem: Any, relaxation: "str | Relaxation" = "scholt
             sol = chain.invert(h.w, inv)
             pool.append(price_candidate(lp, view, follower, sol.x, sol.y, sol.lam, sol.mu, p, "homotopy", False,
                                         cert_opts, h.ipopt_status))
+        run = lambda x, fs: _homotopy_candidate(lp, view, follower, chain, inv, hom, x, fs, p, cert_opts,  # noqa: E731
+                                                rows, statuses, scheme, deadline)
+        _pivot(lp, view, follower, pool, p, y0, run, late, cert_opts)
     return pick(problem, lp, p, pool, rows, scheme.value, time.monotonic() - t0, pessimistic, statuses)
+
+
+def _homotopy_candidate(lp, view, follower, chain, inv, hom, x, fs, p, cert_opts, rows, statuses, scheme, deadline):
+    w0 = initial_w(hom.relaxed.mpcc, x, fs.y, p, fs.lam, fs.mu)
+    h = hom.run(w0, p, start=-7, deadline=deadline)
+    rows += [dict(s.as_dict(), relaxation=scheme.value, phase="pivot") for s in h.steps]
+    statuses[h.ipopt_status] = statuses.get(h.ipopt_status, 0) + 1
+    if not h.success:
+        return None
+    sol = chain.invert(h.w, inv)
+    return price_candidate(lp, view, follower, sol.x, sol.y, sol.lam, sol.mu, p, "pivot", False, cert_opts,
+                           h.ipopt_status)
+
+
+def _pivot(lp, view, follower, pool: list[Priced], p, y0, run, late, cert_opts, rounds: int = 4,
+           bisections: int = 30) -> None:
+    """Leave a corner of the MPCC where the homotopy stopped.
+
+    An eps -> 0 homotopy can end at a C-stationary point: a multiplier and its slack are both
+    zero and the leader's descent needs the other branch of that pair. From the best proven
+    candidate, the follower's reply is evaluated along each leader coordinate (both signs) with
+    doubling steps while the leader's value improves, then bisected towards the first step that
+    does not improve (where the reply jumps: the next kink of the reduced objective); the homotopy
+    restarts from the best such reply. Only ever adds candidates, each priced and certified.
+    """
+    lo, hi = leader_box(view)
+    for _ in range(rounds):
+        proven = [c for c in pool if c.ok]
+        if not proven or late():
+            return
+        best = min(proven, key=lambda c: c.value)
+        tol = 1e-9 * (1 + abs(best.value))
+
+        def at(i, t):
+            x = best.x.copy()
+            x[i] = np.clip(x[i] + t, lo[i], hi[i])
+            fs = follower.solve(x, p, best.y)
+            if not fs.success:
+                return None, None
+            c = price_candidate(lp, view, follower, x, fs.y, fs.lam, fs.mu, p, "step", False, cert_opts)
+            return (c, fs) if c.ok else (None, None)
+
+        found = None
+        for i in range(lp.n_x):
+            for sgn in (1.0, -1.0):
+                t, good, bad = sgn * 1e-4 * (1 + abs(best.x[i])), None, None
+                while abs(t) < 1e6 * (1 + abs(best.x[i])):
+                    c, fs = at(i, t)
+                    if c is not None and c.value < (good[0].value if good else best.value) - tol:
+                        good = (c, fs, t)
+                        if best.x[i] + t <= lo[i] or best.x[i] + t >= hi[i]:
+                            break
+                        t *= 2
+                    else:
+                        bad = t
+                        break
+                if good is None:
+                    continue
+                if bad is not None:
+                    tg = good[2]
+                    for _ in range(bisections):
+                        tm = (tg + bad) / 2
+                        c, fs = at(i, tm)
+                        if c is not None and c.value < good[0].value - tol:
+                            good, tg = (c, fs, tm), tm
+                        else:
+                            bad = tm
+                found = good
+                break
+            if found:
+                break
+        if found is None:
+            return
+        pool.append(found[0])
+        h = run(found[0].x, found[1])
+        if h is not None:
+            pool.append(h)
 
 
 def pick(problem, lp, p, pool: list[Priced], rows, relaxation, elapsed, pessimistic: bool, statuses=None,
