@@ -213,7 +213,7 @@ class BilevelProblem:
     @property
     def uses_multipliers(self) -> bool:
         """Whether the leader's objective or constraints use follower multipliers (``wb.multiplier``)."""
-        return bool(self.multiplier_symbols)
+        return bool(getattr(self, "multiplier_symbols", None))
 
     def _check_symbols(self) -> None:
         allowed = set(self.leader) | set(self.follower) | set(self.parameter_symbols)
@@ -335,7 +335,7 @@ class BilevelProblem:
             raise ValueInputError(f"time_limit must be a positive number of seconds (or None), got {tl!r}")
         if options.get("start") is not None:
             self.start_vectors(options["start"])  # unknown symbols are an error, not silently ignored
-        if self.uses_multipliers:  # only multiplier-aware routes (routes/shadow.py) can state such a leader
+        if getattr(self, "multiplier_symbols", None):  # only multiplier-aware routes (routes/shadow.py) can state such a leader
             from ..routes.shadow import solve_with_multipliers
             return solve_with_multipliers(self, method=method, formulation=formulation, **options)
         if formulation == "pessimistic":
