@@ -123,7 +123,7 @@ class BilevelResult:
         self._point()
         from .lower import lower  # the result reads the numeric model; it never changes it
         lp = lower(self.problem)
-        v = float(lp.evaluate(f"{which}_objective", self.x, self.y, self.parameters)[0])
+        v = float(lp.evaluate(f"{which}_objective", self.x, self.y, self.parameters, self.lam, self.mu)[0])
         sense = self.problem.upper_sense if which == "upper" else self.problem.lower_sense
         return -v if sense == "max" else v
 

@@ -19,7 +19,7 @@ import sympy as sp
 
 from ..certify import certify, follower_is_convex
 from ..errors import NotDifferentiable, SolverFailure, ValueInputError
-from ..lower import LoweredProblem, lower
+from ..lower import LoweredProblem, follower_view, lower
 from ..solve import FollowerSolver, box_from_constraints
 
 ACTIVE_TOL = 1e-7
@@ -129,7 +129,7 @@ class ExploreSession:
                 if s.success:
                     y0 = s.y
                     ys.append(s.y), lams.append(s.lam), mus.append(s.mu), phis.append(s.value)
-                    Fs.append(float(lp.evaluate("upper_objective", xt, s.y, p)[0]))
+                    Fs.append(float(lp.evaluate("upper_objective", xt, s.y, p, s.lam, s.mu)[0]))
                 else:
                     ys.append(np.full(lp.n_y, np.nan)), lams.append(np.full(self.solver.ng, np.nan))
                     mus.append(np.full(self.solver.nh, np.nan)), phis.append(np.nan), Fs.append(np.nan)
@@ -224,12 +224,12 @@ def explore_data(problem: Any, x: Any, parameters: Mapping | None = None, coord:
     sess.y_last = y
     g = lp.evaluate("lower_ineq", xv, y, pv)
     phi = float(lp.evaluate("lower_objective", xv, y, pv)[0])
-    F = float(lp.evaluate("upper_objective", xv, y, pv)[0])
+    F = float(lp.evaluate("upper_objective", xv, y, pv, lam, mu)[0])  # lam, mu: a leader paid in multipliers
     t3 = time.perf_counter()
     key = (tuple(xv), tuple(pv))
     if key not in sess.convex:
         sess.convex = {key: follower_is_convex(lp, xv, pv)}
-    cert = certify(lp, xv, y, pv, lam, sess.solver, n_random=certify_starts, follower_convex=sess.convex[key])
+    cert = certify(follower_view(lp), xv, y, pv, lam, sess.solver, n_random=certify_starts, follower_convex=sess.convex[key])
     timings.update(reply_and_sensitivity=t3 - t1, certificate=time.perf_counter() - t3,
                    total=time.perf_counter() - t0)
     return ExploreState(xv, pv, coord, True, y, lam, mu, g, active, phi, F, dydx + 0.0,

@@ -120,7 +120,12 @@ def scip_tape(lp: Any) -> ScipTape:
 
 
 def _record(lp: Any) -> ScipTape:
-    exprs = [ca.densify(e) for e in (lp.f, lp.g, lp.h, lp.F, lp.G, lp.H)]
+    leader = [lp.F, lp.G, lp.H]
+    if getattr(lp, "multiplier_dependent", False):
+        # The leader's pieces use follower multipliers, which are not inputs of the tape; only the
+        # follower's pieces (f, g, h) are ever replayed, so the leader's are recorded as NaN.
+        leader = [ca.SX.nan(e.shape) for e in leader]
+    exprs = [ca.densify(e) for e in [lp.f, lp.g, lp.h] + leader]
     fn = ca.Function("all", [lp.x, lp.y, lp.p], exprs)
     if not fn.is_a("SXFunction"):
         try:

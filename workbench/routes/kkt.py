@@ -57,6 +57,12 @@ def solve_kkt(problem: Any, relaxation: "str | Relaxation" = "scholtes", paramet
     ``n_starts=1, response_starts=False, max_cut_rounds=0, global_search=False`` is the plain
     one-start baseline.
     """
+    if getattr(problem, "uses_multipliers", False):  # a leader paid with follower multipliers
+        from .shadow import solve_kkt_multipliers
+        return solve_kkt_multipliers(problem, relaxation=relaxation, parameters=parameters, start=start,
+                                     n_starts=n_starts, seed=seed, time_limit=time_limit, nonsmooth=nonsmooth,
+                                     schedule=schedule, ipopt_options=ipopt_options, certify_starts=certify_starts,
+                                     gap_tol=gap_tol, feas_tol=feas_tol)
     t0 = time.monotonic()
     deadline = None if time_limit is None else t0 + time_limit
     scheme = Relaxation.parse(relaxation)

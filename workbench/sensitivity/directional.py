@@ -80,9 +80,15 @@ class DirectionalSolver:
         self._lu: dict[bytes, Any] = {}
         self._pieces: dict[bytes, KKTPieces] = {}
         self._ssosc: dict[bytes, bool | None] = {}
-        ev = upper_gradient_evaluator(self.lp)
-        ev(response.x, response.y, response.p)
-        self.F_z, self.F_y = ev.dense(0), ev.dense(1)
+        self.F_nu = None
+        if self.lp.multiplier_dependent:  # F uses multipliers: dF gets F_nu . [dlam; dmu] (multipliers.py)
+            from .multipliers import upper_gradients_nu
+            self.F_z, self.F_y, self.F_nu = upper_gradients_nu(self.lp, response.x, response.y, response.p,
+                                                               response.lam, response.mu)
+        else:
+            ev = upper_gradient_evaluator(self.lp)
+            ev(response.x, response.y, response.p)
+            self.F_z, self.F_y = ev.dense(0), ev.dense(1)
 
     # -- the multiplier (Ralph-Dempe LP) ------------------------------------------------
     def multiplier(self, dz: np.ndarray) -> tuple[np.ndarray, np.ndarray, KKTPieces]:
@@ -175,6 +181,8 @@ class DirectionalSolver:
         scale = max(1.0, float(np.max(np.abs(d))))
         released = [self.lp.g_names[i] for i in np.flatnonzero(self.A) if lin[i] > 1e-9 * scale]
         dF = float(self.F_z @ dz + self.F_y @ dy)
+        if self.F_nu is not None:
+            dF += float(self.F_nu @ np.concatenate([dlam, dmu]))
         names = self.lp.g_names
         return DirectionalDerivative(d=d.copy(), dy=dy, dlam=dlam, dmu=dmu, dF=dF,
                                      strongly=[names[i] for i in np.flatnonzero(S)],
