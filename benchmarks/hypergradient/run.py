@@ -86,8 +86,7 @@ def kkt_child(case: str) -> None:
     """Run one KKT baseline and print its JSON (for the subprocess with a kill timeout)."""
     kind, arg = case.split(":")
     p = linear_ridge(*diabetes(int(arg))) if kind == "diabetes" else None
-    r, t = timed(lambda: p.solve(method="kkt", n_starts=1, global_search=False))
-    print(json.dumps({"F": r.upper_value if r.status.has_point else None, "time": t, "status": str(r.status)}))
+    print(json.dumps(kkt(p)))
 
 
 def kkt_in_subprocess(case: str, limit: float) -> dict:
@@ -108,9 +107,14 @@ def hyper(p, **kw):
 
 
 def kkt(p):
+    """The KKT baseline. Its SX model (built on demand since the declaration builds MX only) is
+    built first and not counted in its time, as when declarations built it eagerly."""
+    from workbench.lower import lower
+    _, t_sx = timed(lambda: lower(p))
     try:
         r, t = timed(lambda: p.solve(method="kkt", n_starts=1, global_search=False))
-        return {"F": r.upper_value if r.status.has_point else None, "time": t, "status": str(r.status)}
+        return {"F": r.upper_value if r.status.has_point else None, "time": t,
+                "status": f"{r.status} (SX model {t_sx:.2f} s, not counted)"}
     except wb.errors.WorkbenchError as exc:
         return {"F": None, "time": float("nan"), "status": f"{type(exc).__name__}: {str(exc)[:90]}"}
 
@@ -386,8 +390,8 @@ def main() -> None:
                "(penalty e^x, x in [-20, 20]); the KKT route fails on that declaration, so it also runs on the same "
                f"model with the penalty λ = e^x itself as the leader (`from_arrays`, λ in {LAMBDA_BOX}). The sparse "
                "rows are `benchmarks/scale`'s `from_arrays` ridge (λ in [0, 10]), the same object for both routes. "
-               "build s = constructing the declaration (its MX model; the SX model is built on demand, so the KKT "
-               "route's time includes it). relative difference = (F_hyper − F_KKT)/|F_KKT| (negative: the "
+               "build s = constructing the declaration (its MX model; the SX model the KKT route needs is built on "
+               "demand, just before the KKT timing starts, and its time is given in the KKT status column). relative difference = (F_hyper − F_KKT)/|F_KKT| (negative: the "
                "hypergradient route found the lower validation loss).\n",
                "| data | n_x = n_y | build s | val. loss (hypergradient) | time s | iterations / evaluations | status | "
                "stationarity | val. loss (KKT) | time s | KKT status | relative difference | time ratio |",

@@ -5,7 +5,10 @@
 
 ``F``, ``f`` and every constraint block are callables ``(x, y, p) -> CasADi expression``
 built with matrix operations (``ca.mtimes(A, y)``, ``ca.sumsqr``, ``ca.dot``) where ``x``,
-``y`` are CasADi SX column symbols and ``p`` is a dict ``{block name: SX column}``; data
+``y`` are CasADi column symbols and ``p`` is a dict ``{block name: column}``, SX or MX: the same
+callable builds the MX model (on construction, which checks every block's shape; one node per
+matrix product, what the hypergradient route reads via ``workbench.lower.lower_matrix``) and,
+on first use, the SX model the KKT route needs (``workbench.lower.lower``); data
 enter as sparse CasADi matrices (:func:`sparse_dm` from NumPy/SciPy). Constraint blocks
 are columns ``>= 0`` (``lower_ineq``) or ``== 0`` (``lower_eq``); row ``i`` of block
 ``"cap"`` is named ``"cap[i]"`` (its multiplier key). Bounds become rows ``"y_lb[i]"``,
@@ -24,7 +27,7 @@ sparse ``mtimes`` builds the graph in time linear in the number of nonzeros, and
 representation every later stage reads anyway. The object offers what the pipeline reads
 from a :class:`~workbench.model.BilevelProblem` (``leader``/``follower`` SymPy symbols ``x0..``
 made lazily for naming only, named ``g``/``h`` rows, ``parameter_vector``, ``point_vector``,
-``start``, senses) and lowers itself via ``_lower()``; symbolic routes and analyses
+``start``, senses) and lowers itself via ``_lower(form)``; symbolic routes and analyses
 (substitution, reaction maps, LaTeX) raise :class:`~workbench.errors.MethodError`.
 """
 from __future__ import annotations
