@@ -53,7 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         return run(names, options, args.time_limit, args.jobs, progress)
 
     t0 = time.perf_counter()
-    records = solve_all({"method": args.method, "relaxation": args.relaxation})
+    options = {"method": args.method}
+    if args.method in ("kkt", "auto"):  # the relaxation is an option of the KKT route only
+        options["relaxation"] = args.relaxation
+    records = solve_all(options)
     wall = time.perf_counter() - t0
     with open(args.out, "w") as fh:
         json.dump(records, fh, indent=1)

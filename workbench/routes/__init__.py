@@ -17,6 +17,7 @@ LAZY_ROUTES: dict[str, tuple[str, str]] = {
     "milp": ("milp", "solve_milp"),
     "pessimistic": ("pessimistic", "solve_pessimistic"),
     "auto": ("auto", "solve_auto"),
+    "global": ("global_route", "solve_global"),
 }
 
 
