@@ -40,7 +40,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..certify import certify, follower_is_convex
+from ..certify import certify, follower_is_convex, leader_box
 from ..certify.certificate import FEAS_TOL, GAP_TOL
 from ..certify.global_follower import derive_box, global_follower
 from ..errors import MethodError, UnsupportedExpressionError
@@ -56,6 +56,7 @@ from ..status import SolverStats, Status, failure_from_scip
 
 CROSS_TOL = 1e-6        # two SCIP runs agree when their optimal values differ by <= CROSS_TOL (1 + |F|)
 VALUE_TOL = 1e-6        # NumPy's F and SCIP's F agree to this (relative to 1 + |F|)
+KKT_GAP = 1e-7          # SCIP's relative and absolute gap limit on the KKT relaxation
 FIRST_TRY = 2.0         # seconds for the solve without assumed bounds
 LBP_FEASTOL = 1e-8      # SCIP's feastol in the bounding scheme's relaxations (1e-9 stalls on cuts tight at a point)
 
@@ -147,6 +148,12 @@ class _Context:
         self.certify_starts, self.gap_tol, self.feas_tol = certify_starts, gap_tol, feas_tol
         self.follower = FollowerSolver(self.lp, tight=True)
         self.info: dict[str, Any] = {"integer": [self.xn[i] for i in self.ints]}
+        self.bounding_possible = False
+
+    def kkt_budget(self) -> float:
+        """Time for the KKT stage: all of it when no bounding scheme can follow, else half."""
+        share = 0.5 if (self.bounding_possible) else 1.0
+        return max(share * self.time_limit - (time.monotonic() - self.t0), 0.1)
 
     def left(self) -> float:
         return max(self.time_limit - (time.monotonic() - self.t0), 0.1)
@@ -183,6 +190,7 @@ def _solve_global(problem, parameters, time_limit, seed, gap_tol, certify_starts
     ctx = _Context(problem, problem.parameter_vector(parameters), 60.0 if time_limit is None else float(time_limit),
                    int(seed), certify_starts, gap_tol, feas_tol)
     lp = ctx.lp
+    ctx.bounding_possible = bool(bounding and lp.n_x <= max_leader_bounding)
     cq = follower_cq(lp)
     if cq.kind == "convex_fixed_set":
         cq = _slater(ctx, cq)
@@ -224,15 +232,16 @@ def _slater(ctx: _Context, cq: Any) -> Any:
 
 def _solve_kkt_program(ctx: _Context, prog: SingleLevelProgram, seed: int) -> tuple[ScipSolution, SingleLevelProgram]:
     """SCIP on the program: first with derived bounds only (short), then inside the assumed box."""
+    budget = ctx.kkt_budget()
     if prog.assumed:
         free = _without_assumptions(prog)
         try:
-            sol = solve_program(free, time_limit=min(FIRST_TRY, ctx.left()), seed=seed)
+            sol = solve_program(free, time_limit=min(FIRST_TRY, budget), seed=seed, rel_gap=KKT_GAP, abs_gap=KKT_GAP)
         except Exception:  # noqa: BLE001 - SCIP may reject unbounded nonlinear terms; the box then decides
             sol = None
         if sol is not None and sol.status in ("optimal", "infeasible") and (sol.w is not None or sol.status == "infeasible"):
             return sol, free
-    return solve_program(prog, time_limit=ctx.left(), seed=seed), prog
+    return solve_program(prog, time_limit=max(ctx.kkt_budget(), 0.1), seed=seed, rel_gap=KKT_GAP, abs_gap=KKT_GAP), prog
 
 
 def _kkt_stage(ctx: _Context, radius: float) -> BilevelResult | dict:
@@ -243,6 +252,8 @@ def _kkt_stage(ctx: _Context, radius: float) -> BilevelResult | dict:
     try:
         prog, inv = red.apply(lp)
         sol, used = _solve_kkt_program(ctx, prog, ctx.seed)
+        if sol.status == "error":  # SCIP's LP solver gave up: once more with another seed and permutation
+            sol, used = _solve_kkt_program(ctx, prog, ctx.seed + 7)
     except UnsupportedExpressionError as exc:
         raise MethodError(f"method='global': {exc}") from None
     ctx.info["bounds"] = used.bound_source if used.assumed else prog.bound_source.split(";")[0]
@@ -258,6 +269,10 @@ def _kkt_stage(ctx: _Context, radius: float) -> BilevelResult | dict:
             return ctx.result(Status.SOLVER_FAILED, solver_stats=_stats(sol, ctx.t0),
                               message="SCIP found the KKT relaxation infeasible inside the assumed box "
                                       f"({used.bound_source}); nothing is proven outside it")
+        if ctx.bounding_possible:
+            valid = math.isfinite(sol.dual) and not used.assumed
+            return {"lower": sol.dual if valid else -math.inf, "incumbent": None, "cuts": [], "sol": sol,
+                    "why": f"the KKT relaxation gave no point ({sol.message})"}
         return ctx.result(failure_from_scip(sol.status), solver_stats=_stats(sol, ctx.t0),
                           bound=None, message=f"SCIP found no point for the KKT relaxation ({sol.message})",
                           info={"lower_bound": _user(ctx.problem, sol.dual) if not used.assumed else None})
@@ -265,7 +280,8 @@ def _kkt_stage(ctx: _Context, radius: float) -> BilevelResult | dict:
     if on_bound:
         return _on_assumed_bound(ctx, red, used, sol, on_bound, radius)
     kkt = red.invert(sol.w, inv)
-    x, y = _round_integers(kkt.x, ctx.ints), kkt.y
+    lo, hi = leader_box(lp)  # the implemented point: x inside its simple bounds exactly
+    x, y = _round_integers(np.clip(kkt.x, lo, hi), ctx.ints), kkt.y
     return _judge(ctx, used, sol, x, y, kkt.lam, kkt.mu)
 
 
@@ -273,8 +289,8 @@ def _near_tolerance(sol: ScipSolution, prog: SingleLevelProgram, viol: float, ce
     why = []
     if viol > 1e-2 * feas_tol:
         why.append(f"constraint violation {viol:.3g} above 1 % of the feasibility tolerance")
-    if sol.gap > 1e-9 * (1 + abs(sol.primal)):
-        why.append(f"SCIP's gap {sol.gap:.3g} not closed to 1e-9")
+    if sol.gap > 0.1 * KKT_GAP * (1 + abs(sol.primal)):
+        why.append(f"SCIP's gap {sol.gap:.3g} near its limit {KKT_GAP:g}")
     tol = cert.tolerance.get("gap", GAP_TOL) * (1 + abs(cert.follower_value))
     if cert.proof == "global" and np.isfinite(cert.value_gap) and cert.value_gap > 1e-2 * tol:
         why.append(f"follower proof gap {cert.value_gap:.3g} above 1 % of its tolerance")
@@ -312,7 +328,7 @@ def _judge(ctx: _Context, prog: SingleLevelProgram, sol: ScipSolution, x, y, lam
                     f"max violation {viol:.3g}")
     near = _near_tolerance(sol, prog, viol, cert, ctx.feas_tol)
     if near and status == Status.OPTIMAL:
-        sol2 = solve_program(prog, time_limit=ctx.left(), seed=ctx.seed + 1)
+        sol2 = solve_program(prog, time_limit=ctx.left(), seed=ctx.seed + 1, rel_gap=KKT_GAP, abs_gap=KKT_GAP)
         info["cross_check"] = {"why": near, "first": {"primal": sol.primal, "dual": sol.dual, "seed": sol.seed},
                                "second": {"status": sol2.status, "primal": sol2.primal, "dual": sol2.dual,
                                           "seed": sol2.seed}}
@@ -345,7 +361,7 @@ def _on_assumed_bound(ctx: _Context, red: Bilevel2SOS1KKT, prog: SingleLevelProg
     evidence = [{"radius": radius, "F": _user(ctx.problem, sol.primal), "on_bound": names}]
     big = Bilevel2SOS1KKT(ctx.p, derive_box, ctx.ints, leader_names=ctx.xn, follower_names=ctx.yn, radius=100 * radius)
     prog2, _ = big.apply(ctx.lp)
-    sol2 = solve_program(prog2, time_limit=ctx.left(), seed=ctx.seed)
+    sol2 = solve_program(prog2, time_limit=ctx.kkt_budget(), seed=ctx.seed, rel_gap=KKT_GAP, abs_gap=KKT_GAP)
     if sol2.w is not None:
         on2 = [prog2.names[i] for i in prog2.on_assumed_bound(sol2.w)]
         evidence.append({"radius": 100 * radius, "F": _user(ctx.problem, sol2.primal), "on_bound": on2})
@@ -414,16 +430,18 @@ def _bounding_stage(ctx: _Context, start: dict, radius: float) -> BilevelResult:
     x_free = not (any(_dep(lp.g, lp.x)) or any(_dep(lp.h, lp.x)))
     last: dict[str, Any] = {}
 
-    def lower_bound(cuts):
+    def lower_bound(cuts, upper):
         prog, inv = Bilevel2HighPoint(p, derive_box, ctx.ints, cuts=cuts, leader_names=ctx.xn, follower_names=ctx.yn,
                                       radius=radius).apply(lp)
-        sol = solve_program(prog, time_limit=ctx.left(), seed=ctx.seed, feastol=LBP_FEASTOL,
-                            rel_gap=ctx.gap_tol / 2, abs_gap=ctx.gap_tol / 2)
+        cutoff = upper - 0.5 * ctx.gap_tol * (1 + abs(upper)) if math.isfinite(upper) else None
+        sol = solve_program(prog, time_limit=min(ctx.left(), max(2.0, ctx.left() / 3)), seed=ctx.seed,
+                            feastol=LBP_FEASTOL, rel_gap=ctx.gap_tol / 2, abs_gap=ctx.gap_tol / 2, objlimit=cutoff)
         last["sol"] = sol
         if sol.w is None:
             return sol.status, sol.dual, None
         x, _ = Bilevel2HighPoint(p, derive_box).invert(sol.w, inv)
-        return sol.status, sol.dual, _round_integers(x, ctx.ints)
+        lo, hi = leader_box(lp)  # SCIP's x may sit outside its bounds by the feasibility tolerance
+        return sol.status, sol.dual, _round_integers(np.clip(x, lo, hi), ctx.ints)
 
     def follower(x):
         r = global_follower(lp, x, p, time_limit=min(10.0, ctx.left()))
@@ -437,21 +455,31 @@ def _bounding_stage(ctx: _Context, start: dict, radius: float) -> BilevelResult:
         return _feasible_for_every_x(ctx, yk, xbox)
 
     def upper_bound(x, phi, yk):
+        """Certified points at x (the optimistic eps-optimal reply, and y_k) and at x rounded to 6
+        decimals: an optimum at a point like x = 0 is met by the relaxation only to SCIP's tolerance."""
         best = None
-        cands = [yk]
-        try:
-            ubp = fixed_leader_program(lp, p, x, phi, 1e-10 * (1 + abs(phi)), derive_box)
-            s = solve_program(ubp, time_limit=min(10.0, ctx.left()), seed=ctx.seed)
-            if s.w is not None:
-                cands.insert(0, s.w)
-        except UnsupportedExpressionError:
-            pass
-        for y in cands:
-            cert = ctx.certify(x, y)
-            if cert.passed:
-                F = float(lp.evaluate("upper_objective", x, y, p)[0])
-                if best is None or F < best[0]:
-                    best = (F, (x.copy(), np.asarray(y, float).copy(), cert))
+        snapped = _round_integers(np.round(x, 6), ctx.ints) + 0.0
+        points = [(x, phi, yk)]
+        if not np.array_equal(snapped, x):
+            st, phi_s, y_s = follower(snapped)
+            if st == "optimal" and y_s is not None:
+                points.append((snapped, phi_s, y_s))
+        for xc, ph, yc in points:
+            cands = [yc]
+            try:
+                ubp = fixed_leader_program(lp, p, xc, ph, 1e-10 * (1 + abs(ph)), derive_box)
+                s = solve_program(ubp, time_limit=min(10.0, ctx.left()), seed=ctx.seed)
+                if s.w is not None:
+                    cands.insert(0, s.w)
+            except UnsupportedExpressionError:
+                pass
+            for y in cands:
+                F = float(lp.evaluate("upper_objective", xc, y, p)[0])
+                if best is not None and F >= best[0]:
+                    continue
+                cert = ctx.certify(xc, y)
+                if cert.passed:
+                    best = (F, (xc.copy(), np.asarray(y, float).copy(), cert))
         return best
 
     inc = start.get("incumbent")

@@ -64,7 +64,7 @@ class BoundingResult:
         return self.upper - self.lower if math.isfinite(self.upper) and math.isfinite(self.lower) else math.inf
 
 
-def bounding_scheme(lower_bound: Callable[[list[np.ndarray]], tuple[str, float, np.ndarray | None]],
+def bounding_scheme(lower_bound: Callable[[list[np.ndarray], float], tuple[str, float, np.ndarray | None]],
                     follower: Callable[[np.ndarray], tuple[str, float, np.ndarray | None]],
                     cut_valid: Callable[[np.ndarray], tuple[bool, str]],
                     upper_bound: Callable[[np.ndarray, float, np.ndarray], tuple[float, Any] | None],
@@ -73,7 +73,9 @@ def bounding_scheme(lower_bound: Callable[[list[np.ndarray]], tuple[str, float, 
                     max_iter: int = 200) -> BoundingResult:
     """Run the scheme (module docstring).
 
-    ``lower_bound(cuts) -> (status, dual bound, x or None)`` solves R_k; ``follower(x) -> (status,
+    ``lower_bound(cuts, upper) -> (status, dual bound, x or None)`` solves R_k (status "infeasible" when
+    no point of R_k has F below ``upper`` minus the gap tolerance; "timelimit" with a point is used
+    like an optimal one: the cut at any x is valid, only the bound is weaker); ``follower(x) -> (status,
     phi, y)`` solves the follower globally; ``cut_valid(y) -> (ok, why)``; ``upper_bound(x, phi, y) ->
     (F, incumbent) or None`` returns a *certified* bilevel-feasible point's value.
     """
@@ -92,19 +94,25 @@ def bounding_scheme(lower_bound: Callable[[list[np.ndarray]], tuple[str, float, 
             return done("optimal", f"gap {upper - lower:.3g} <= {gap_tol:g} (1 + |UB|) after {k} LBP solves")
         if time.monotonic() - t0 > time_limit:
             return done("time_limit", f"time limit ({time_limit:g} s) after {k} LBP solves")
-        st, lb, x = lower_bound(cuts)
+        st, lb, x = lower_bound(cuts, upper)
         if st == "infeasible":
             if math.isfinite(upper):
-                lower = upper
-                return done("optimal", "the relaxation with the cuts is infeasible below the incumbent")
+                lower = max(lower, upper - gap_tol * (1 + abs(upper)))
+                return done("optimal", f"no point of the relaxation with {len(cuts)} cuts has F below the incumbent "
+                            f"minus {gap_tol:g} (1 + |UB|), after {k + 1} LBP solves")
             return done("infeasible", "the relaxation (without follower optimality) is infeasible")
         if math.isfinite(lb):
             lower = max(lower, min(lb, upper))
-        if x is None or st not in ("optimal",):
+        if x is None or st not in ("optimal", "timelimit"):
             return done("time_limit" if st in ("timelimit", "time_limit") else "failed",
                         f"the lower-bounding problem ended with SCIP status {st!r}")
         if closed():
             return done("optimal", f"gap {upper - lower:.3g} <= {gap_tol:g} (1 + |UB|) after {k + 1} LBP solves")
+        if steps and np.allclose(x, steps[-1].x, rtol=0, atol=1e-7 * (1 + float(np.max(np.abs(x))))):
+            steps.append(BoundingStep(k, lower, x.tolist(), None, upper, time.monotonic() - t0))
+            return done("stalled", f"the relaxation returned x = {np.round(x, 8).tolist()} again after its cut: the "
+                        "cut holds there only to the solver's tolerance (an optimum that needs x exactly, or a "
+                        "discontinuous follower reply), so the bound cannot improve")
         fst, phi, yk = follower(x)
         if fst != "optimal" or yk is None:
             steps.append(BoundingStep(k, lower, x.tolist(), None, upper, time.monotonic() - t0))

@@ -127,13 +127,19 @@ def build_model(prog: SingleLevelProgram, seed: int = 0, feastol: float = FEASTO
 
 
 def solve_program(prog: SingleLevelProgram, *, time_limit: float = 60.0, seed: int = 0,
-                  abs_gap: float = 1e-9, rel_gap: float = 1e-9, feastol: float = FEASTOL) -> ScipSolution:
-    """Solve ``prog`` to global optimality (SCIP closes primal - dual to ``abs_gap`` or ``rel_gap``)."""
+                  abs_gap: float = 1e-9, rel_gap: float = 1e-9, feastol: float = FEASTOL,
+                  objlimit: float | None = None) -> ScipSolution:
+    """Solve ``prog`` to global optimality (SCIP closes primal - dual to ``abs_gap`` or ``rel_gap``).
+
+    With ``objlimit`` only points with objective below it are sought: "infeasible" then means no
+    feasible point has objective < objlimit (a proof that an incumbent of that value is optimal)."""
     t0 = time.perf_counter()
     m, vs = build_model(prog, seed, feastol)
     m.setParam("limits/time", max(float(time_limit), 0.1))
     m.setParam("limits/absgap", float(abs_gap))
     m.setParam("limits/gap", float(rel_gap))
+    if objlimit is not None and math.isfinite(objlimit):
+        m.setObjlimit(float(objlimit))
     try:
         with quiet_soplex():
             m.optimize()
