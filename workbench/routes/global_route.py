@@ -170,7 +170,7 @@ class _Context:
 
 
 def solve_global(problem: Any, parameters: Mapping | None = None, time_limit: float | None = 60.0, seed: int = 0,
-                 gap_tol: float = 1e-4, certify_starts: int = 4, feas_tol: float = FEAS_TOL,
+                 gap_tol: float = 1e-3, certify_starts: int = 4, feas_tol: float = FEAS_TOL,
                  bounding: bool = True, max_leader_bounding: int = 5, radius: float = ASSUMED_RADIUS,
                  **unused: Any) -> BilevelResult:
     """Solve to proven global optimality with SCIP (see the module docstring).
@@ -239,7 +239,10 @@ def _solve_kkt_program(ctx: _Context, prog: SingleLevelProgram, seed: int) -> tu
             sol = solve_program(free, time_limit=min(FIRST_TRY, budget), seed=seed, rel_gap=KKT_GAP, abs_gap=KKT_GAP)
         except Exception:  # noqa: BLE001 - SCIP may reject unbounded nonlinear terms; the box then decides
             sol = None
-        if sol is not None and sol.status in ("optimal", "infeasible") and (sol.w is not None or sol.status == "infeasible"):
+        # SCIP treats |v| >= 1e20 as infinite and may call a point at x = 1e10 "optimal" on an unbounded
+        # problem: the solve without the box counts only when its point lies inside the box it skipped.
+        inside = sol is not None and sol.w is not None and bool(np.all((sol.w >= prog.lb) & (sol.w <= prog.ub)))
+        if sol is not None and ((sol.status == "optimal" and inside) or sol.status == "infeasible"):
             return sol, free
     return solve_program(prog, time_limit=max(ctx.kkt_budget(), 0.1), seed=seed, rel_gap=KKT_GAP, abs_gap=KKT_GAP), prog
 
@@ -435,7 +438,7 @@ def _bounding_stage(ctx: _Context, start: dict, radius: float) -> BilevelResult:
                                       radius=radius).apply(lp)
         cutoff = upper - 0.5 * ctx.gap_tol * (1 + abs(upper)) if math.isfinite(upper) else None
         sol = solve_program(prog, time_limit=min(ctx.left(), max(2.0, ctx.left() / 3)), seed=ctx.seed,
-                            feastol=LBP_FEASTOL, rel_gap=ctx.gap_tol / 2, abs_gap=ctx.gap_tol / 2, objlimit=cutoff)
+                            feastol=LBP_FEASTOL, rel_gap=ctx.gap_tol / 4, abs_gap=ctx.gap_tol / 4, objlimit=cutoff)
         last["sol"] = sol
         if sol.w is None:
             return sol.status, sol.dual, None
