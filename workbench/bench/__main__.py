@@ -70,7 +70,12 @@ def main(argv: list[str] | None = None) -> int:
         base_summary = summarise(base_records)
         base_summary["wall_s"] = time.perf_counter() - t0
     print(json.dumps({"workbench": summary, "baseline": base_summary}, indent=1))
-    if args.summary:
+    if args.summary and args.method == "global":
+        from .global_report import global_markdown
+        with open(args.summary, "w") as fh:
+            fh.write(global_markdown(records, "python -m workbench.bench " + " ".join(
+                argv if argv is not None else sys.argv[1:]), wall))
+    elif args.summary:
         with open(args.summary, "w") as fh:
             fh.write(markdown(records, summary, base_records, base_summary,
                               "python -m workbench.bench " + " ".join(argv if argv is not None else sys.argv[1:])))

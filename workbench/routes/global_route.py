@@ -440,6 +440,8 @@ def _bounding_stage(ctx: _Context, start: dict, radius: float) -> BilevelResult:
         sol = solve_program(prog, time_limit=min(ctx.left(), max(2.0, ctx.left() / 3)), seed=ctx.seed,
                             feastol=LBP_FEASTOL, rel_gap=ctx.gap_tol / 4, abs_gap=ctx.gap_tol / 4, objlimit=cutoff)
         last["sol"] = sol
+        if sol.status == "infeasible" and cutoff is not None:
+            return "infeasible", cutoff, None  # no point of the relaxation below the cutoff
         if sol.w is None:
             return sol.status, sol.dual, None
         x, _ = Bilevel2HighPoint(p, derive_box).invert(sol.w, inv)

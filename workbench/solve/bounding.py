@@ -97,9 +97,10 @@ def bounding_scheme(lower_bound: Callable[[list[np.ndarray], float], tuple[str, 
         st, lb, x = lower_bound(cuts, upper)
         if st == "infeasible":
             if math.isfinite(upper):
-                lower = max(lower, upper - gap_tol * (1 + abs(upper)))
-                return done("optimal", f"no point of the relaxation with {len(cuts)} cuts has F below the incumbent "
-                            f"minus {gap_tol:g} (1 + |UB|), after {k + 1} LBP solves")
+                # lb is the cutoff the relaxation was solved with (no point below it), else UB - tolerance
+                lower = max(lower, lb if (math.isfinite(lb) and lb <= upper) else upper - gap_tol * (1 + abs(upper)))
+                return done("optimal", f"no point of the relaxation with {len(cuts)} cuts has F below "
+                            f"{lower:.10g} (the incumbent {upper:.10g} minus the tolerance), after {k + 1} LBP solves")
             return done("infeasible", "the relaxation (without follower optimality) is infeasible")
         if math.isfinite(lb):
             lower = max(lower, min(lb, upper))
