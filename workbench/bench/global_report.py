@@ -27,8 +27,8 @@ def global_markdown(records: list[dict], command: str, wall_s: float) -> str:
     boxed = [r for r in proven if r.get("global_scope") != "derived bounds"]
     claimed_not_verified = [r for r in records if r.get("status") == "optimal" and r.get("optimality") == "global"
                             and not _proven(r)]
-    bound_only = [r for r in records if not _proven(r) and r.get("bound") is not None]
-    refused = [r for r in records if r.get("status") == "crashed" and str(r.get("error", "")).startswith("MethodError")]
+    bound_only = [r for r in records if not _proven(r) and r.get("bound") is not None and r not in claimed_not_verified]
+    refused = [r for r in records if r.get("status") == "crashed" and "MethodError" in str(r.get("error", ""))]
     crashed = [r for r in records if r.get("status") == "crashed" and r not in refused]
     times = np.array([r.get("time_s") or 0.0 for r in records])
     tp = np.array([r.get("time_s") or 0.0 for r in proven]) if proven else np.zeros(1)
@@ -87,12 +87,17 @@ def global_markdown(records: list[dict], command: str, wall_s: float) -> str:
         gap = None if F is None or b is None else F - b
         out.append(f"| {r['name']} | {r.get('status')} | {_fmt(F)} | {_fmt(b)} | {_fmt(gap)} | "
                    f"{str(r.get('message', ''))[:160].replace('|', '/')} |")
+    out += ["", "## Claimed global by the route, not confirmed by the verifier", "",
+            "| problem | F | route's proof | verifier |", "|---|---|---|---|"]
+    for r in claimed_not_verified:
+        out.append(f"| {r['name']} | {_fmt(r.get('upper_value'))} | {r.get('proof')} | "
+                   f"{str(r.get('verified_reason'))[:160].replace('|', '/')} |")
     out += ["", "## Proven inside an assumed box", "", "| problem | F | assumed |", "|---|---|---|"]
     for r in boxed:
         out.append(f"| {r['name']} | {r['upper_value']:.8g} | {', '.join(r.get('assumed_box') or [])} |")
     out += ["", "## Not proven (other statuses) and refusals", "", "| problem | status | reason |", "|---|---|---|"]
     for r in records:
-        if _proven(r) or r in bound_only:
+        if _proven(r) or r in bound_only or r in claimed_not_verified:
             continue
         why = r.get("error") or r.get("message") or ""
         out.append(f"| {r['name']} | {r.get('status')} | {str(why)[:200].replace('|', '/')} |")

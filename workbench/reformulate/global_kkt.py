@@ -160,34 +160,75 @@ class Bilevel2SOS1KKT(Reduction):
 
 
 class Bilevel2HighPoint(Reduction):
-    """The high-point relaxation (+ value-function cuts) over w = [x, y] (see module docstring)."""
+    """The high-point relaxation (+ value-function cuts) over w = [x, y, cut variables] (module docstring).
+
+    ``plain[k]`` says that y_k is follower-feasible at every x, so cut k is f(x, y) <= f(x, y_k). Otherwise
+    (the rows ``xrows`` of g depend on x) cut k is the disjunction "f(x, y) <= f(x, y_k) or g_j(x, y_k) <= 0
+    for some j in xrows", which every bilevel-feasible point satisfies (if y_k is feasible at x, the cut
+    holds; if not, some g_j(x, y_k) < 0). It is written without big-M, with SOS1 pairs:
+
+        f(x, y_k) - f(x, y) + t_0 >= 0,  t_j - g_j(x, y_k) >= 0,  w_0 + sum_j z_j = 1,
+        t >= 0, w_0 in [0, 1], z_j in {0, 1},  SOS1(t_0, w_0), SOS1(t_j, z_j):
+
+    z_j = 1 forces t_j = 0, i.e. g_j(x, y_k) <= 0; no z_j = 1 means w_0 = 1, t_0 = 0: the cut.
+    """
 
     def __init__(self, p: np.ndarray, derive_box: Callable, integer: Sequence[int] = (), cuts: Sequence[Any] = (),
                  leader_names: Sequence[str] | None = None, follower_names: Sequence[str] | None = None,
-                 radius: float = ASSUMED_RADIUS):
+                 radius: float = ASSUMED_RADIUS, plain: Sequence[bool] | None = None, xrows: Sequence[int] = ()):
         self.p = np.asarray(p, float)
         self.derive_box = derive_box
         self.integer = tuple(int(i) for i in integer)
         self.cuts = [np.asarray(c, float) for c in cuts]
+        self.plain = [True] * len(self.cuts) if plain is None else [bool(v) for v in plain]
+        self.xrows = tuple(int(j) for j in xrows)
         self.leader_names, self.follower_names = leader_names, follower_names
         self.radius = radius
 
     def apply(self, lp: LoweredProblem) -> tuple[SingleLevelProgram, dict]:
-        w = ca.vertcat(lp.x, lp.y)
-        cuts = [ca.substitute(lp.f, lp.y, ca.DM(c)) - lp.f for c in self.cuts]
-        names = _names(lp, self.leader_names, "x", lp.n_x) + _names(lp, self.follower_names, "y", lp.n_y)
+        sym = type(lp.x)
+        extra, ineq, eq, sos1, ints, lbx, ubx, names_x = [], [], [], [], list(self.integer), [], [], []
+        n0 = lp.n_x + lp.n_y
+        for k, (c, plain) in enumerate(zip(self.cuts, self.plain)):
+            cut = ca.substitute(lp.f, lp.y, ca.DM(c)) - lp.f
+            if plain or not self.xrows:
+                ineq.append(cut)
+                continue
+            t0, w0 = sym.sym(f"t0_{k}"), sym.sym(f"w0_{k}")
+            ts, zs = sym.sym(f"t_{k}", len(self.xrows)), sym.sym(f"z_{k}", len(self.xrows))
+            base = n0 + sum(v.numel() for v in extra)
+            extra += [t0, w0, ts, zs]
+            ineq.append(cut + t0)
+            gk = ca.substitute(lp.g, lp.y, ca.DM(c))
+            ineq += [ts[i] - gk[j] for i, j in enumerate(self.xrows)]
+            eq.append(w0 + ca.sum1(zs) - 1)
+            m = len(self.xrows)
+            sos1.append((base, base + 1))
+            sos1 += [(base + 2 + i, base + 2 + m + i) for i in range(m)]
+            ints += [base + 2 + m + i for i in range(m)]
+            lbx += [0.0, 0.0] + [0.0] * m + [0.0] * m
+            ubx += [np.inf, 1.0] + [np.inf] * m + [1.0] * m
+            names_x += [f"t0[cut {k}]", f"w0[cut {k}]"] + [f"t[cut {k}, g{j}]" for j in self.xrows] \
+                + [f"z[cut {k}, g{j}]" for j in self.xrows]
+        w = ca.vertcat(lp.x, lp.y, *extra)
+        names = _names(lp, self.leader_names, "x", lp.n_x) + _names(lp, self.follower_names, "y", lp.n_y) + names_x
         prog = SingleLevelProgram(
-            w=w, p=lp.p, p_value=self.p, objective=lp.F, eq=ca.vertcat(lp.h, lp.H), ineq=ca.vertcat(lp.g, lp.G, *cuts),
-            lb=np.full(w.numel(), -np.inf), ub=np.full(w.numel(), np.inf), names=tuple(names), integer=self.integer,
-            eq_names=tuple([f"h[{n}]" for n in lp.h_names] + [f"H[{n}]" for n in lp.H_names]),
+            w=w, p=lp.p, p_value=self.p, objective=lp.F, eq=ca.vertcat(lp.h, lp.H, *eq),
+            ineq=ca.vertcat(lp.g, lp.G, *ineq),
+            lb=np.concatenate([np.full(n0, -np.inf), lbx]), ub=np.concatenate([np.full(n0, np.inf), ubx]),
+            names=tuple(names), integer=tuple(ints), sos1=tuple(sos1),
+            eq_names=tuple([f"h[{n}]" for n in lp.h_names] + [f"H[{n}]" for n in lp.H_names]
+                           + [f"cut choice {k}" for k in range(len(eq))]),
             ineq_names=tuple([f"g[{n}]" for n in lp.g_names] + [f"G[{n}]" for n in lp.G_names]
-                             + [f"cut[{k}]" for k in range(len(cuts))]))
-        prog = bound_program(prog, self.derive_box, np.concatenate([lp.x_start, lp.y_start]), self.radius)
-        return prog, {"nx": lp.n_x}
+                             + [f"cut row {k}" for k in range(len(ineq))]))
+        ref = np.concatenate([lp.x_start, lp.y_start, np.zeros(len(lbx))])
+        prog = bound_program(prog, self.derive_box, ref, self.radius)
+        return prog, {"nx": lp.n_x, "ny": lp.n_y}
 
     def invert(self, w: np.ndarray, inverse_data: dict) -> tuple[np.ndarray, np.ndarray]:
         w = np.asarray(w, float).reshape(-1)
-        return w[:inverse_data["nx"]], w[inverse_data["nx"]:]
+        nx = inverse_data["nx"]
+        return w[:nx], w[nx:nx + inverse_data.get("ny", w.size - nx)]
 
 
 def slater_program(lp: LoweredProblem, p: np.ndarray, rows: Sequence[int], derive_box: Callable) -> SingleLevelProgram:

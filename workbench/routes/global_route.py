@@ -335,12 +335,21 @@ def _judge(ctx: _Context, prog: SingleLevelProgram, sol: ScipSolution, x, y, lam
         info["cross_check"] = {"why": near, "first": {"primal": sol.primal, "dual": sol.dual, "seed": sol.seed},
                                "second": {"status": sol2.status, "primal": sol2.primal, "dual": sol2.dual,
                                           "seed": sol2.seed}}
-        agree = sol2.status == "optimal" and abs(sol2.primal - sol.primal) <= CROSS_TOL * (1 + abs(sol.primal))
-        if not agree:
+        tol = CROSS_TOL * (1 + abs(sol.primal))
+        # Disagreement: the second run finds a point below the first's bound, proves a bound above the first's
+        # point, or closes its gap at another value. A second run stopped by the limit without either is no
+        # second opinion (reported), not a disagreement.
+        disagree = (sol2.primal < sol.dual - tol or sol2.dual > sol.primal + tol
+                    or (sol2.status == "optimal" and abs(sol2.primal - sol.primal) > tol))
+        if disagree:
             status = Status.NOT_CERTIFIED
-            msgs.append(f"SCIP runs disagree: optimum {sol.primal:.12g} (seed {sol.seed}) vs {sol2.primal:.12g} "
-                        f"(seed {sol2.seed}, status {sol2.status})")
+            msgs.append(f"SCIP runs disagree: optimum {sol.primal:.12g}, bound {sol.dual:.12g} (seed {sol.seed}) vs "
+                        f"{sol2.primal:.12g}, bound {sol2.dual:.12g} (seed {sol2.seed}, status {sol2.status})")
+        elif sol2.status != "optimal":
+            info["cross_check"]["verdict"] = "inconclusive: the second run stopped early without contradicting"
+            msgs.append(f"cross-check inconclusive (second SCIP run {sol2.status}, no contradiction)")
         else:
+            info["cross_check"]["verdict"] = "agree"
             bound = min(sol.dual, sol2.dual)
     if status == Status.OPTIMAL and not sol.optimal:
         status = Status.OPTIMAL  # follower-optimal point, but the leader's optimum is not proven
@@ -430,12 +439,21 @@ def _bounding_stage(ctx: _Context, start: dict, radius: float) -> BilevelResult:
     ctx.info["bounding_box"] = _box_report(hpr0)
     ctx.info.setdefault("assumed_box", [])
     ctx.info["assumed_box"] = _box_report(hpr0)
-    x_free = not (any(_dep(lp.g, lp.x)) or any(_dep(lp.h, lp.x)))
+    xrows = [j for j, d in enumerate(_dep(lp.g, lp.x)) if d]
+    h_dep = any(_dep(lp.h, lp.x))
     last: dict[str, Any] = {}
+    plain_cache: dict[tuple, bool] = {}
+
+    def plain(yk) -> bool:
+        """y_k feasible at every x of the leader box: the plain cut; else the disjunctive one."""
+        key = tuple(np.round(np.asarray(yk, float), 12))
+        if key not in plain_cache:
+            plain_cache[key] = not xrows or _feasible_for_every_x(ctx, yk, xbox)[0]
+        return plain_cache[key]
 
     def lower_bound(cuts, upper):
         prog, inv = Bilevel2HighPoint(p, derive_box, ctx.ints, cuts=cuts, leader_names=ctx.xn, follower_names=ctx.yn,
-                                      radius=radius).apply(lp)
+                                      radius=radius, plain=[plain(c) for c in cuts], xrows=xrows).apply(lp)
         cutoff = upper - 0.5 * ctx.gap_tol * (1 + abs(upper)) if math.isfinite(upper) else None
         sol = solve_program(prog, time_limit=min(ctx.left(), max(2.0, ctx.left() / 3)), seed=ctx.seed,
                             feastol=LBP_FEASTOL, rel_gap=ctx.gap_tol / 4, abs_gap=ctx.gap_tol / 4, objlimit=cutoff)
@@ -455,9 +473,9 @@ def _bounding_stage(ctx: _Context, start: dict, radius: float) -> BilevelResult:
         return r.status, r.phi_upper, r.y
 
     def cut_valid(yk):
-        if x_free:
-            return True, "the follower's feasible set does not depend on x"
-        return _feasible_for_every_x(ctx, yk, xbox)
+        if h_dep:
+            return False, "a follower equality depends on x (no valid disjunctive cut is implemented for it)"
+        return True, "plain cut" if plain(yk) else "disjunctive cut"
 
     def upper_bound(x, phi, yk):
         """Certified points at x (the optimistic eps-optimal reply, and y_k) and at x rounded to 6
