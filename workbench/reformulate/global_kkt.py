@@ -261,3 +261,24 @@ def fixed_leader_program(lp: LoweredProblem, p: np.ndarray, x: np.ndarray, phi: 
         ineq=ineq, lb=np.full(lp.n_y, -np.inf), ub=np.full(lp.n_y, np.inf),
         names=tuple(f"y{i + 1}" for i in range(lp.n_y)))
     return bound_program(prog, derive_box, lp.y_start)
+
+
+def interior_follower_program(lp: LoweredProblem, p: np.ndarray, x: np.ndarray, rows: Sequence[int], delta: float,
+                              derive_box: Callable | None = None) -> SingleLevelProgram:
+    """The follower at a fixed x with the rows ``rows`` of g tightened to g_j >= delta:
+
+        min_y f(x, y)  s.t.  g(x, y) >= 0,  g_j(x, y) >= delta (j in rows),  h(x, y) = 0.
+
+    Its minimiser y' is follower-feasible wherever g_j(x', y') >= 0 for j in rows, which holds on a
+    neighbourhood of x; a value-function cut at y' therefore bites at x itself, where a cut at a
+    minimiser on an x-dependent boundary (g_j(x, y_k) = 0) would not (see ``Bilevel2HighPoint``).
+    """
+    xd = ca.DM(np.asarray(x, float))
+    g = ca.substitute(lp.g, lp.x, xd)
+    rows = set(int(j) for j in rows)
+    ineq = ca.vertcat(*[g[j] - delta if j in rows else g[j] for j in range(int(g.numel()))]) if g.numel() else g
+    h = ca.substitute(lp.h, lp.x, xd) if lp.h.numel() else lp.h
+    prog = SingleLevelProgram(w=lp.y, p=lp.p, p_value=np.asarray(p, float), objective=ca.substitute(lp.f, lp.x, xd),
+                              eq=h, ineq=ineq, lb=np.full(lp.n_y, -np.inf), ub=np.full(lp.n_y, np.inf),
+                              names=tuple(f"y{i + 1}" for i in range(lp.n_y)))
+    return bound_program(prog, derive_box, lp.y_start)

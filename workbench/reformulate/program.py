@@ -94,25 +94,88 @@ def affine_rows(prog: SingleLevelProgram) -> tuple[list[tuple[np.ndarray, float]
     return out
 
 
-def bound_program(prog: SingleLevelProgram, derive_box: Callable[..., tuple[np.ndarray, np.ndarray, str]],
-                  ref: np.ndarray | None = None, radius: float = ASSUMED_RADIUS) -> SingleLevelProgram:
-    """The program with bounds derived from its affine rows (``derive_box(ineq, eq, n)``) and, for a
-    variable in a nonlinear term that stays unbounded, an assumed box |w_i - ref_i| <= radius (1 + |ref_i|).
+LP_ROUNDING = 1e-7  # outward rounding of LP-derived bounds (HiGHS' feasibility tolerance), as the follower proof
 
-    Variables that appear only linearly keep infinite bounds: SCIP needs none for them, and a free
-    direction there is reported by SCIP as unboundedness, not hidden by a box.
+
+def propagate_bounds(ineq: list[tuple[np.ndarray, float]], eq: list[tuple[np.ndarray, float]], n: int,
+                     need: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+    """Box containing {w : a.w + c >= 0 (ineq), a.w + c = 0 (eq)}: the global follower proof's derivation
+    (``certify.global_follower.derive_box``: (a) rows in one variable are simple bounds, (b) min and max
+    of w_i over the polyhedron by LP, rounded outward), with the LPs only for the variables in ``need``
+    whose simple bounds are not both finite: only variables in nonlinear terms need bounds for SCIP, and
+    one LP costs ~5 ms through ``scipy.optimize.linprog``, which dominated the route's time."""
+    lo, hi = np.full(n, -np.inf), np.full(n, np.inf)
+    multi = []
+    for a, c, is_eq in [(a, c, False) for a, c in ineq] + [(a, c, True) for a, c in eq]:
+        nz = np.flatnonzero(a)
+        if nz.size != 1:
+            if nz.size > 1:
+                multi.append((a, c, is_eq))
+            continue
+        i = int(nz[0])
+        b = -c / a[i]
+        if is_eq or a[i] > 0:
+            lo[i] = max(lo[i], b)
+        if is_eq or a[i] < 0:
+            hi[i] = min(hi[i], b)
+    how = ["simple bounds"] if np.isfinite(lo).any() or np.isfinite(hi).any() else []
+    which = [i for i in np.flatnonzero(need) if not (np.isfinite(lo[i]) and np.isfinite(hi[i]))]
+    if multi and which:
+        from scipy.optimize import linprog
+        A_ub = np.array([-a for a, c, e in multi if not e]) if any(not e for *_, e in multi) else None
+        b_ub = np.array([c for a, c, e in multi if not e]) if A_ub is not None else None
+        A_eq = np.array([a for a, c, e in multi if e]) if any(e for *_, e in multi) else None
+        b_eq = np.array([-c for a, c, e in multi if e]) if A_eq is not None else None
+        bounds = list(zip(np.where(np.isfinite(lo), lo, None), np.where(np.isfinite(hi), hi, None)))
+        used = False
+        for i in which:
+            for sign in (1.0, -1.0):
+                if (sign > 0 and np.isfinite(lo[i])) or (sign < 0 and np.isfinite(hi[i])):
+                    continue
+                cvec = np.zeros(n)
+                cvec[i] = sign
+                r = linprog(cvec, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=b_eq, bounds=bounds, method="highs")
+                if r.status == 2:  # the affine rows alone are infeasible: SCIP will say so
+                    return lo, hi, " + ".join(how) or "none"
+                if r.status != 0:
+                    continue
+                v = sign * float(r.fun)
+                pad = LP_ROUNDING * (1 + abs(v))
+                if sign > 0:
+                    lo[i], used = v - pad, True
+                else:
+                    hi[i], used = v + pad, True
+        if used:
+            how.append("LP bound propagation")
+    return lo, hi, " + ".join(how) or "none"
+
+
+def bound_program(prog: SingleLevelProgram, derive_box: Callable[..., tuple[np.ndarray, np.ndarray, str]] | None = None,
+                  ref: np.ndarray | None = None, radius: float = ASSUMED_RADIUS) -> SingleLevelProgram:
+    """The program with bounds derived from its affine rows and, for a variable in a nonlinear term
+    that stays unbounded, an assumed box |w_i - ref_i| <= radius (1 + |ref_i|).
+
+    The derivation is :func:`propagate_bounds` (LPs only for variables in nonlinear terms), or an
+    injected ``derive_box(ineq, eq, n)`` over all variables. Variables that appear only linearly need
+    no bounds: SCIP handles them, and a free direction there is reported by SCIP as unboundedness,
+    not hidden by a box.
     """
     ineq, eq = affine_rows(prog)
     ineq = ineq + [(np.eye(prog.n)[i], -prog.lb[i]) for i in range(prog.n) if np.isfinite(prog.lb[i])]
     ineq = ineq + [(-np.eye(prog.n)[i], prog.ub[i]) for i in range(prog.n) if np.isfinite(prog.ub[i])]
-    lo, hi, how = derive_box(ineq, eq, prog.n)
+    nonlin = nonlinear_columns(prog)
+    for a, b in prog.sos1:  # SCIP's SOS1 handling misjudges feasibility with huge or infinite bounds
+        nonlin[a] = nonlin[b] = True  # (measured: a feasible KKT system called infeasible at bounds 1e6)
+    if derive_box is None:
+        lo, hi, how = propagate_bounds(ineq, eq, prog.n, nonlin)
+    else:
+        lo, hi, how = derive_box(ineq, eq, prog.n)
     lo, hi = np.maximum(lo, prog.lb) + 0.0, np.minimum(hi, prog.ub) + 0.0
     cross = lo > hi
     if np.any(cross):  # a variable pinned to one point may cross by LP rounding: keep that point
         mid = (lo[cross] + hi[cross]) / 2
         lo[cross], hi[cross] = mid, mid
     ref = np.zeros(prog.n) if ref is None else np.asarray(ref, float)
-    nonlin = nonlinear_columns(prog)
     a_lo, a_hi = lo.copy(), hi.copy()
     assumed = []
     for i in np.flatnonzero(nonlin):

@@ -9,9 +9,9 @@ conditions, complementarity as SOS1 pairs, bounds derived from the constraints) 
    lower bound on the bilevel optimum; when the optimum's follower reply is *proven* optimal
    (certificate proof "convex" or "global"), the point is bilevel feasible with F = F_R, hence a
    global optimum: ``status="optimal"``, ``optimality="global"``, ``bound`` = SCIP's dual bound.
-   Variables in nonlinear terms without derived bounds get an assumed box (``info["assumed_box"]``);
-   the program is first tried without it (a short solve: SCIP proves some unbounded-variable
-   problems outright), and an optimum *on* an assumed bound is never global: the box is enlarged
+   Variables in nonlinear terms or SOS1 pairs without derived bounds get an assumed box
+   (``info["assumed_box"]``; SCIP's answers without finite bounds there proved unreliable), and an
+   optimum *on* an assumed bound is never global: the box is enlarged
    100-fold once, and a value that keeps falling is reported as ``unbounded`` (evidence, with the
    values), anything else ``not_certified``. ``info["global_scope"]`` says "derived bounds" or
    "inside the assumed box".
@@ -42,11 +42,11 @@ import numpy as np
 
 from ..certify import certify, follower_is_convex, leader_box
 from ..certify.certificate import FEAS_TOL, GAP_TOL
-from ..certify.global_follower import derive_box, global_follower
+from ..certify.global_follower import global_follower
 from ..errors import MethodError, UnsupportedExpressionError
 from ..lower import lower
 from ..reformulate.global_kkt import (Bilevel2HighPoint, Bilevel2SOS1KKT, fixed_leader_program, follower_convex_everywhere,
-                                      follower_cq, slater_program)
+                                      follower_cq, interior_follower_program, slater_program)
 from ..reformulate.program import ASSUMED_RADIUS, SingleLevelProgram
 from ..result import BilevelResult
 from ..solve import FollowerSolver
@@ -57,7 +57,8 @@ from ..status import SolverStats, Status, failure_from_scip
 CROSS_TOL = 1e-6        # two SCIP runs agree when their optimal values differ by <= CROSS_TOL (1 + |F|)
 VALUE_TOL = 1e-6        # NumPy's F and SCIP's F agree to this (relative to 1 + |F|)
 KKT_GAP = 1e-7          # SCIP's relative and absolute gap limit on the KKT relaxation
-FIRST_TRY = 2.0         # seconds for the solve without assumed bounds
+derive_box = None       # bounds: reformulate.program.propagate_bounds (the follower proof's derivation, LPs where needed)
+FIRST_TRY = 0.0         # seconds for a solve without the assumed box (off: see _solve_kkt_program)
 LBP_FEASTOL = 1e-8      # SCIP's feastol in the bounding scheme's relaxations (1e-9 stalls on cuts tight at a point)
 
 
@@ -231,9 +232,13 @@ def _slater(ctx: _Context, cq: Any) -> Any:
 
 
 def _solve_kkt_program(ctx: _Context, prog: SingleLevelProgram, seed: int) -> tuple[ScipSolution, SingleLevelProgram]:
-    """SCIP on the program: first with derived bounds only (short), then inside the assumed box."""
+    """SCIP on the program inside its (derived, else assumed) box.
+
+    A first try without the assumed box (``FIRST_TRY`` > 0) is off by default: SCIP called a point at
+    x = 1e10 "optimal" on an unbounded problem, and a feasible KKT system "infeasible" with unbounded
+    SOS1 members, so an answer without finite bounds is not trusted."""
     budget = ctx.kkt_budget()
-    if prog.assumed:
+    if prog.assumed and FIRST_TRY > 0:
         free = _without_assumptions(prog)
         try:
             sol = solve_program(free, time_limit=min(FIRST_TRY, budget), seed=seed, rel_gap=KKT_GAP, abs_gap=KKT_GAP)
@@ -505,8 +510,31 @@ def _bounding_stage(ctx: _Context, start: dict, radius: float) -> BilevelResult:
                     best = (F, (xc.copy(), np.asarray(y, float).copy(), cert))
         return best
 
+    def extra_cuts(x, yk):
+        """Where y_k sits on an x-dependent boundary (g_j(x_k, y_k) < delta), cuts at the minimisers of the
+        follower with those rows tightened to g_j >= delta, delta = 1e-1, 1e-2, 1e-3 (1 + |g_j| scale): each
+        is a valid follower point on a neighbourhood of x_k, so its cut bites at x_k (see
+        reformulate.global_kkt.interior_follower_program)."""
+        if not xrows:
+            return []
+        gv = lp.evaluate("lower_ineq", x, yk, p)
+        out = []
+        for d in (1e-1, 1e-2, 1e-3):
+            rows = [j for j in xrows if gv[j] < d]
+            if not rows:
+                continue
+            try:
+                s = solve_program(interior_follower_program(lp, p, x, rows, d), time_limit=min(5.0, ctx.left()),
+                                  seed=ctx.seed)
+            except UnsupportedExpressionError:
+                return out
+            if s.w is not None and s.status == "optimal" and plain(s.w) is not None:
+                out.append(s.w)
+        return out
+
     inc = start.get("incumbent")
-    res = bounding_scheme(lower_bound, follower, cut_valid, upper_bound, cuts=start.get("cuts", []),
+    res = bounding_scheme(lower_bound, follower, cut_valid, upper_bound, extra_cuts=extra_cuts,
+                          cuts=start.get("cuts", []),
                           lower=start.get("lower", -math.inf), upper=inc[0] if inc else math.inf,
                           incumbent=inc[1] if inc else None, gap_tol=ctx.gap_tol, time_limit=ctx.left())
     sol = last.get("sol")

@@ -68,7 +68,8 @@ def bounding_scheme(lower_bound: Callable[[list[np.ndarray], float], tuple[str, 
                     follower: Callable[[np.ndarray], tuple[str, float, np.ndarray | None]],
                     cut_valid: Callable[[np.ndarray], tuple[bool, str]],
                     upper_bound: Callable[[np.ndarray, float, np.ndarray], tuple[float, Any] | None],
-                    *, cuts: list[np.ndarray] | None = None, lower: float = -math.inf, upper: float = math.inf,
+                    *, extra_cuts: Callable[[np.ndarray, np.ndarray], list[np.ndarray]] | None = None,
+                    cuts: list[np.ndarray] | None = None, lower: float = -math.inf, upper: float = math.inf,
                     incumbent: Any = None, gap_tol: float = 1e-6, time_limit: float = 60.0,
                     max_iter: int = 200) -> BoundingResult:
     """Run the scheme (module docstring).
@@ -77,7 +78,8 @@ def bounding_scheme(lower_bound: Callable[[list[np.ndarray], float], tuple[str, 
     no point of R_k has F below ``upper`` minus the gap tolerance; "timelimit" with a point is used
     like an optimal one: the cut at any x is valid, only the bound is weaker); ``follower(x) -> (status,
     phi, y)`` solves the follower globally; ``cut_valid(y) -> (ok, why)``; ``upper_bound(x, phi, y) ->
-    (F, incumbent) or None`` returns a *certified* bilevel-feasible point's value.
+    (F, incumbent) or None`` returns a *certified* bilevel-feasible point's value; ``extra_cuts(x, y_k)``
+    returns more follower points whose cuts are valid (e.g. interior points, see the route).
     """
     t0 = time.monotonic()
     cuts = [np.asarray(c, float) for c in (cuts or [])]
@@ -131,4 +133,6 @@ def bounding_scheme(lower_bound: Callable[[list[np.ndarray], float], tuple[str, 
                         f"{np.round(x, 8).tolist()} is not feasible at every leader x ({why}), so the cut "
                         "f(x, y) <= f(x, y_k) would not be valid")
         cuts.append(np.asarray(yk, float))
+        if extra_cuts is not None:
+            cuts += [np.asarray(c, float) for c in extra_cuts(x, yk)]
     return done("time_limit", f"iteration limit ({max_iter}) reached")
