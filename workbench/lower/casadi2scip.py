@@ -295,7 +295,10 @@ def _apply(op: int, args: list[Any]) -> Any:
     fn = _EXPR.get(op)
     if fn is None:
         return Unsupported(_OP_NAMES.get(op, str(op)))
-    out = fn(*args)
+    try:
+        out = fn(*args)
+    except ZeroDivisionError:  # an expression over a denominator that folded to 0 at the given numbers
+        return Unsupported("division by zero")
     return _f(out) if isinstance(out, (int, np.floating)) else out
 
 

@@ -212,7 +212,12 @@ def _solve_global(problem, parameters, time_limit, seed, gap_tol, certify_starts
                               f"{lp.n_x})" + ("" if bounding else " and was switched off (bounding=False)"))
         return _bound_only(ctx, start, why + (f"; the bounding scheme needs n_x <= {max_leader_bounding}"
                                               if bounding else "; bounding=False"))
-    r = _bounding_stage(ctx, start, radius)
+    try:
+        r = _bounding_stage(ctx, start, radius)
+    except MethodError as why:
+        if not start:
+            raise
+        return _bound_only(ctx, start, f"{start.get('why', '')}; {why}")
     r.info["route"] = "global: bounding scheme (Mitsos, Lemonidis & Barton 2008)" + (
         " after the KKT relaxation" if cq.holds else f" (KKT relaxation not valid: {cq.reason})")
     return r
@@ -460,6 +465,13 @@ def _bounding_stage(ctx: _Context, start: dict, radius: float) -> BilevelResult:
         prog, inv = Bilevel2HighPoint(p, derive_box, ctx.ints, cuts=cuts, leader_names=ctx.xn, follower_names=ctx.yn,
                                       radius=radius, plain=[plain(c) for c in cuts], xrows=xrows).apply(lp)
         cutoff = upper - 0.5 * ctx.gap_tol * (1 + abs(upper)) if math.isfinite(upper) else None
+        try:
+            return _lbp(prog, inv, cutoff)
+        except UnsupportedExpressionError as exc:
+            last["error"] = str(exc)
+            return "unsupported", -math.inf, None
+
+    def _lbp(prog, inv, cutoff):
         sol = solve_program(prog, time_limit=min(ctx.left(), max(2.0, ctx.left() / 3)), seed=ctx.seed,
                             feastol=LBP_FEASTOL, rel_gap=ctx.gap_tol / 4, abs_gap=ctx.gap_tol / 4, objlimit=cutoff)
         last["sol"] = sol
@@ -590,7 +602,10 @@ def _feasible_for_every_x(ctx: _Context, yk: np.ndarray, xbox: tuple[np.ndarray,
         prog = SingleLevelProgram(w=lp.x, p=lp.p, p_value=ctx.p, objective=gj, eq=ca.SX(0, 1), ineq=ca.SX(0, 1),
                                   lb=xbox[0].copy(), ub=xbox[1].copy(), names=tuple(ctx.xn), integer=ctx.ints,
                                   derived_lb=xbox[0].copy(), derived_ub=xbox[1].copy())
-        s = solve_program(prog, time_limit=min(5.0, ctx.left()))
+        try:
+            s = solve_program(prog, time_limit=min(5.0, ctx.left()))
+        except UnsupportedExpressionError as exc:
+            return False, str(exc)
         if not (s.status == "optimal" and s.dual >= -1e-9):
             return False, f"min over the leader box of g[{lp.g_names[j]}](x, y_k) = {s.dual:.3g} < 0"
     return True, "y_k is feasible at every x of the leader box"
