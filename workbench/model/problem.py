@@ -342,10 +342,11 @@ class BilevelProblem:
             raise ValueInputError(f"time_limit must be a positive number of seconds (or None), got {tl!r}")
         if options.get("start") is not None:
             self.start_vectors(options["start"])  # unknown symbols are an error, not silently ignored
-        if self.integer and (formulation != "optimistic" or method not in INTEGER_ROUTES):
+        ints = getattr(self, "integer", ())  # the vectorised declaration shares this method
+        if ints and (formulation != "optimistic" or method not in INTEGER_ROUTES):
             from ..errors import MethodError
             raise MethodError(
-                f"the leader variable(s) {list(map(str, self.integer))} are integer, which method={method!r}"
+                f"the leader variable(s) {list(map(str, ints))} are integer, which method={method!r}"
                 + (f" with formulation={formulation!r}" if formulation != "optimistic" else "")
                 + f" does not honour; use method='milp' (linear problems) or method='global' (SCIP)")
         if formulation == "pessimistic":
