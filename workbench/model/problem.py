@@ -14,6 +14,7 @@ import numpy as np
 import sympy as sp
 
 from ..errors import ModelError, UnknownSymbolError, ValueInputError
+from ..printing import latex_repr
 from .constraints import normalise
 from .multipliers import MultiplierSymbol, bind_multipliers
 from .objective import split_objective
@@ -376,5 +377,4 @@ class BilevelProblem:
         return diagnose(self, result, **options)
 
     def _repr_latex_(self) -> str:
-        from ..display import latex
-        return "$\\displaystyle " + latex(self, mode="inline") + "$"
+        return latex_repr(self)
