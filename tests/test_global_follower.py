@@ -188,3 +188,51 @@ def test_follower_pinned_to_one_point_is_not_widened():
     assert proof.passed, proof.reason
     assert proof.result.assumed == [] and proof.result.box[1][0] - proof.result.box[0][0] <= 1e-12
     assert proof.phi_lower == pytest.approx((0.7 / 3 - 1) ** 2, abs=1e-9)
+
+
+def test_verifier_lp_follower_with_an_unbounded_optimal_face():
+    """WangJiaoLi2005's follower, min -y1 - y2 s.t. y2 >= x + y1 - 1, y1 + y2 <= 1, y free: at x = 0
+    the optimal value is -1 on the unbounded face y1 + y2 = 1, y2 >= 0 (by hand), so SCIP would need
+    an assumed box; the LP verdict by HiGHS needs none."""
+    from workbench.bench.verify import verify_point
+    x, y1, y2 = sp.symbols("x y1 y2")
+    p = wb.BilevelProblem([x], [y1, y2], upper_objective=-100 * x - 1000 * y1, lower_objective=-y1 - y2,
+                          upper_constraints=[x >= 0, x <= 1],
+                          lower_constraints=[y2 - x - y1 + 1 >= 0, 1 - y1 - y2 >= 0])
+    ok = verify_point(p, [0.0], [1.0, 0.0])          # f = -1 = the LP's optimum
+    assert ok.follower_optimal and "HiGHS" in ok.reason
+    bad = verify_point(p, [0.0], [0.0, 0.0])         # f = 0, one worse than the optimum -1
+    assert not bad.follower_optimal and bad.gap == pytest.approx(1.0, abs=1e-9)
+
+
+def test_verifier_judges_a_near_singleton_at_the_points_own_violation():
+    """DempeDutta2012Ex31 at x = (1, 1): the two discs |y - (1, 2)| <= 1 and |y - (-1, 2)| <= 1
+    touch only at y = (0, 2) (by hand), so that reply is optimal; SCIP's relaxed feasibility finds
+    a 'better' reply about sqrt(1e-9) away, which is not feasible once projected."""
+    from workbench.bench.verify import verify_point
+    x1, x2, y1, y2 = sp.symbols("x1 x2 y1 y2")
+    p = wb.BilevelProblem([x1, x2], [y1, y2], upper_objective=-y2, lower_objective=y1**2 + (y2 + 1)**2,
+                          upper_constraints=[x1 >= 0, x2 >= 0],
+                          lower_constraints=[1 - (x1 - y1)**2 - (x1 - y2 + 1)**2 >= 0,
+                                             1 - (x2 + y1)**2 - (x2 - y2 + 1)**2 >= 0])
+    v = verify_point(p, [1.0, 1.0], [0.0, 2.0])
+    assert v.feasible and v.follower_optimal, v.reason
+    # a feasible but worse reply is still refuted: at x = (0.5, 0.5) the lens is y1 = 0,
+    # 1.5 - sqrt(0.75) <= y2 <= 1.5 + sqrt(0.75) on its axis, so (0, 2.3) is feasible and (0, 0.634) better
+    w = verify_point(p, [0.5, 0.5], [0.0, 2.3])
+    assert not w.follower_optimal
+
+
+def test_affine_follower_with_an_unbounded_optimal_face_is_proven():
+    """FrankeEtal2018Ex521's follower: min y1 s.t. (y2 - 1/2)^2 - (y1 - 1)^2 + 5/4 >= 0, y1 + y2 <= 1,
+    y1 >= 0. At y1 = 0 the first row reads (y2 - 1/2)^2 + 1/4 >= 0, true for every y2 <= 1, so the
+    optimal value is 0 on the unbounded face {0} x (-inf, 1] (by hand): SCIP needs an assumed box for y2,
+    but f = y1 >= 0 over the derived bound y1 >= 0 proves the value without it."""
+    y1, y2 = sp.symbols("y1 y2", real=True)
+    p = wb.BilevelProblem([x], [y1, y2], upper_objective=-y2, lower_objective=y1,
+                          lower_constraints=[(y2 - sp.Rational(1, 2)) ** 2 - (y1 - 1) ** 2 + sp.Rational(5, 4) >= 0,
+                                             y1 + y2 <= 1, y1 >= 0])
+    proof = prove_follower_optimal(lower(p), [0.0], [0.0, 1.0])
+    assert proof.passed, proof.reason
+    worse = prove_follower_optimal(lower(p), [0.0], [0.5, 0.0])   # f = 0.5 > 0: refuted
+    assert not worse.passed and worse.gap == pytest.approx(0.5, abs=1e-6)

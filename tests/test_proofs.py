@@ -84,7 +84,8 @@ def test_mitsos_barton_ex313_never_below_global_optimum():
     # tolerance there would buy F = x - 1 < -1, which must never be returned.
     p = wb.bolib.load("MitsosBarton2006Ex313")
     r = p.solve()
-    assert r.upper_value >= -1 - 1e-6
+    assert r.status == "optimal" and r.upper_value == pytest.approx(-1.0, abs=1e-6)
+    assert r.upper_value >= -1 - 1e-9 and r.x[0] == 0.0
     x1, y1 = p.leader[0], p.follower[0]
     old = p.certify({x1: -0.0037, y1: 1.0})       # the old false claim: F = -1.0037
     assert not old.passed and old.better_y[0] == pytest.approx(-1.0, abs=1e-6)

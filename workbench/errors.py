@@ -17,6 +17,10 @@ class UnknownSymbolError(ModelError):
     """An expression uses a symbol that is neither leader, follower nor parameter."""
 
 
+class UnknownMultiplierError(UnknownSymbolError):
+    """``wb.multiplier(name)`` refers to no follower constraint with a multiplier (or is misplaced)."""
+
+
 class ConstraintError(ModelError):
     """A constraint is not a usable relational (strict, ``!=``, boolean, not SymPy)."""
 

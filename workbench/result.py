@@ -8,6 +8,7 @@ from typing import Any, Hashable, Iterator
 import numpy as np
 
 from .errors import SolverFailure
+from .printing import latex_repr
 from .status import FAILED, SolverStats, Status
 
 
@@ -123,7 +124,7 @@ class BilevelResult:
         self._point()
         from .lower import lower  # the result reads the numeric model; it never changes it
         lp = lower(self.problem)
-        v = float(lp.evaluate(f"{which}_objective", self.x, self.y, self.parameters)[0])
+        v = float(lp.evaluate(f"{which}_objective", self.x, self.y, self.parameters, self.lam, self.mu)[0])
         sense = self.problem.upper_sense if which == "upper" else self.problem.lower_sense
         return -v if sense == "max" else v
 
@@ -168,8 +169,7 @@ class BilevelResult:
         return f"<BilevelResult {self.status}>\n{self.summary()}"
 
     def _repr_latex_(self) -> str:
-        from .display import latex
-        return "$\\displaystyle " + latex(self, mode="inline") + "$"
+        return latex_repr(self)
 
     def plot_homotopy(self, fig: Any = None) -> Any:
         """eps against complementarity residual, objective and stationarity along the homotopy."""

@@ -2,8 +2,10 @@
 
 The follower is convex at x when f is a quadratic in y with a positive semidefinite
 Hessian, every h is affine in y and every g (g >= 0) is affine or a quadratic in y with a
-negative semidefinite Hessian (a concave g gives a convex feasible set). Quadratics in y
-have Hessians that do not depend on y, so one evaluation at (x, p) decides. Then its KKT
+negative semidefinite Hessian (a concave g gives a convex feasible set), or one sheet of a
+second-order cone (``curvature.second_order_cone_row``). Quadratics in y
+have Hessians that do not depend on y, so one evaluation at (x, p) decides. Followers that
+are not quadratic are tested by the DCP composition rules (``curvature.py``). Then its KKT
 points are global minimisers and the certificate is exact. Anything else is "not shown
 convex" (which is not the same as nonconvex).
 """
@@ -56,17 +58,37 @@ def _is_psd(H: ca.DM, tol: float = 1e-10) -> bool:
 
 
 def follower_is_convex(lp: LoweredProblem, x: np.ndarray, p: np.ndarray) -> bool:
-    """True when the follower is provably convex at (x, p) (see module docstring)."""
+    """True when the follower is provably convex at (x, p) (see module docstring); the verdict is
+    cached per leader point (a search certifies many candidates at the same x)."""
+    x = np.asarray(x, float).reshape(-1)
+    p = np.asarray(p, float).reshape(-1)
+    memo = lp.functions.setdefault("follower_convexity_at", {})
+    k = (x.tobytes(), p.tobytes())
+    if k not in memo:
+        if len(memo) >= 256:
+            memo.pop(next(iter(memo)))
+        memo[k] = _follower_is_convex(lp, x, p)
+    return memo[k]
+
+
+def _follower_is_convex(lp: LoweredProblem, x: np.ndarray, p: np.ndarray) -> bool:
     key = "follower_convexity"
     if key not in lp.functions:
         quad = _structure(lp)
+        lp.functions["follower_convexity_rows"] = quad
         if quad is None:
             lp.functions[key] = None
         else:
             hessians = [ca.hessian(lp.f, lp.y)[0]] + [-ca.hessian(lp.g[i], lp.y)[0] for i in quad]
             lp.functions[key] = ca.Function(key, [lp.x, lp.y, lp.p], hessians)
     fn = lp.functions[key]
-    if fn is None:
-        return False
+    if fn is None:  # not quadratic: the DCP composition rules may still show convexity
+        from .curvature import follower_is_dcp_convex
+        return follower_is_dcp_convex(lp, x, p)
     out = fn(x, np.zeros(lp.n_y), p)
-    return all(_is_psd(H) for H in (out if isinstance(out, (list, tuple)) else [out]))
+    out = out if isinstance(out, (list, tuple)) else [out]
+    if not _is_psd(out[0]):
+        return False
+    quad = lp.functions["follower_convexity_rows"]
+    from .curvature import second_order_cone_row  # a non-concave quadratic row may still be a cone
+    return all(_is_psd(H) or second_order_cone_row(lp, i, x, p) for i, H in zip(quad, out[1:]))

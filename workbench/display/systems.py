@@ -62,6 +62,9 @@ def _multipliers(problem: Any) -> tuple[list[Multiplier], list[Multiplier], dict
         s, tex = multiplier_symbol("eq", c.name)
         eq.append(Multiplier(c, s, tex))
         names[s] = tex
+    # the leader's wb.multiplier symbols print like the KKT system's own: lambda_name / mu_name
+    for s, (kind, i) in getattr(problem, "multiplier_symbols", {}).items():
+        names[s] = (ineq if kind == "ineq" else eq)[i].latex_name
     return ineq, eq, names
 
 

@@ -85,35 +85,40 @@ class ScipTape:
         return self._live[key]
 
     def replay(self, x: Sequence[float], y: Sequence[Any], p: Sequence[float],
-               names: Sequence[str] = ("f", "g", "h")) -> dict[str, list[Any]]:
+               names: Sequence[str] = ("f", "g", "h"), apply: Any = None) -> dict[str, list[Any]]:
         """Values of the named outputs with x, p numbers and y numbers or SCIP variables.
 
-        Entries are floats, PySCIPOpt expressions, or :class:`Unsupported` markers.
+        Entries are floats, PySCIPOpt expressions, or :class:`Unsupported` markers. ``apply(op,
+        args)`` replaces the operation semantics (``certify/curvature.py`` replays curvatures).
         """
+        apply = _apply if apply is None else apply
         inputs = ([float(v) for v in np.asarray(x, float).reshape(-1)],
                   [float(v) if isinstance(v, (int, float, np.number)) else v for v in y],
                   [float(v) for v in np.asarray(p, float).reshape(-1)])
-        return self.replay_inputs(inputs, names)
+        return self.replay_inputs(inputs, names, apply)
 
-    def replay_inputs(self, inputs: Sequence[Sequence[Any]], names: Sequence[str]) -> dict[str, list[Any]]:
+    def replay_inputs(self, inputs: Sequence[Sequence[Any]], names: Sequence[str],
+                      apply: Any = None) -> dict[str, list[Any]]:
         """Values of the named outputs for one list of entries per function input.
 
         Entries are Python floats (constant-folded) or SCIP variables/expressions; this is the
         general form of :meth:`replay` for tapes recorded with :func:`record_function`.
         """
+        apply = _apply if apply is None else apply
         inputs = [[float(v) if isinstance(v, (int, float, np.number)) else v for v in inp] for inp in inputs]
         w: list[Any] = [0.0] * self.n_work
         res: dict[str, list[Any]] = {n: [0.0] * self.sizes[n] for n in names}
         for k in self.live(names):
             op, out, ins, const = self.instructions[k]
             if op == ca.OP_OUTPUT:
-                res[self.output_names[ins[1]]][ins[2]] = w[ins[0]]
+                v = w[ins[0]]
+                res[self.output_names[ins[1]]][ins[2]] = _materialize(v) if isinstance(v, _PowForm) else v
             elif op == ca.OP_INPUT:
                 w[out] = inputs[ins[0]][ins[1]]
             elif op == ca.OP_CONST:
                 w[out] = const
             else:
-                w[out] = _apply(op, [w[i] for i in ins])
+                w[out] = apply(op, [w[i] for i in ins])
         return res
 
 
@@ -127,7 +132,12 @@ def scip_tape(lp: Any) -> ScipTape:
 
 
 def _record(lp: Any) -> ScipTape:
-    exprs = [ca.densify(e) for e in (lp.f, lp.g, lp.h, lp.F, lp.G, lp.H)]
+    leader = [lp.F, lp.G, lp.H]
+    if getattr(lp, "multiplier_dependent", False):
+        # The leader's pieces use follower multipliers, which are not inputs of the tape; only the
+        # follower's pieces (f, g, h) are ever replayed, so the leader's are recorded as NaN.
+        leader = [ca.SX.nan(e.shape) for e in leader]
+    exprs = [ca.densify(e) for e in [lp.f, lp.g, lp.h] + leader]
     fn = ca.Function("all", [lp.x, lp.y, lp.p], exprs)
     return record_function(fn, OUTPUTS, lp.name)
 
@@ -286,19 +296,47 @@ _NUMERIC = {
 }
 
 
+@dataclass(frozen=True)
+class _PowForm:
+    """base^n of a polynomial base with several terms, kept unexpanded while it is squared or
+    raised further: CasADi writes (y - c)^4 as sq(sq(y - c)), and expanded into monomials it
+    hides its convexity from SCIP, whose bound at such a flat minimum then stalls for seconds."""
+
+    base: Any
+    n: int
+
+
+def _materialize(v: "_PowForm") -> Any:
+    if v.n == 2:
+        return v.base * v.base  # a quadratic stays a polynomial (SCIP's quadratic handlers)
+    from pyscipopt.scip import buildGenExprObj
+    return buildGenExprObj(v.base) ** v.n
+
+
+def _several_terms(a: Any) -> bool:
+    return len(getattr(a, "terms", ())) > 1
+
+
 def _apply(op: int, args: list[Any]) -> Any:
     for a in args:
         if isinstance(a, Unsupported):
             return a
+    if op == ca.OP_SQ and (isinstance(args[0], _PowForm) or _several_terms(args[0])):
+        a = args[0]
+        return _PowForm(a.base, 2 * a.n) if isinstance(a, _PowForm) else _PowForm(a, 2)
+    if op in (ca.OP_POW, ca.OP_CONSTPOW) and _is_num(args[1]) and float(args[1]).is_integer() \
+            and 1 <= args[1] <= 16 and (isinstance(args[0], _PowForm) or _several_terms(args[0])):
+        a, k = args[0], int(args[1])
+        return _PowForm(a.base, k * a.n) if isinstance(a, _PowForm) else _PowForm(a, k)
+    args = [_materialize(a) if isinstance(a, _PowForm) else a for a in args]
     if all(_is_num(a) for a in args):
         return _numeric(op, args)
     fn = _EXPR.get(op)
     if fn is None:
         return Unsupported(_OP_NAMES.get(op, str(op)))
-    try:
-        out = fn(*args)
-    except ZeroDivisionError:  # an expression over a denominator that folded to 0 at the given numbers
-        return Unsupported("division by zero")
+    if op == ca.OP_DIV and _is_num(args[1]) and float(args[1]) == 0.0:
+        return Unsupported("division by an expression that is zero at this leader point")
+    out = fn(*args)
     return _f(out) if isinstance(out, (int, np.floating)) else out
 
 

@@ -40,6 +40,28 @@ class LoweredProblem:
     upper_sense: str = "min"
     name: str = "bilevel"
     functions: dict[str, ca.Function] = field(default_factory=dict)
+    # Follower multipliers as symbols of the leader's pieces (``wb.multiplier``): F, G, H may
+    # depend on lam_sym (one entry per g) and mu_sym (one per h). None when they do not.
+    lam_sym: Any = None
+    mu_sym: Any = None
+
+    @property
+    def multiplier_dependent(self) -> bool:
+        """Whether F, G or H use the follower's multipliers (then they take (x, y, p, lam, mu))."""
+        if self.lam_sym is None:
+            return False
+        key = "_multiplier_dependent"
+        if key not in self.functions:
+            nu = ca.vertcat(self.lam_sym, self.mu_sym)
+            self.functions[key] = bool(nu.numel()) and bool(ca.depends_on(ca.vertcat(self.F, self.G, self.H), nu))
+        return self.functions[key]
+
+    @property
+    def nu_sym(self) -> Any:
+        """[lam_sym; mu_sym] (empty when the leader does not use multipliers)."""
+        if self.lam_sym is None:
+            return type(self.x)(0, 1)
+        return ca.vertcat(self.lam_sym, self.mu_sym)
 
     @property
     def n_x(self) -> int:
@@ -55,25 +77,48 @@ class LoweredProblem:
 
     def function(self, name: str) -> ca.Function:
         """Named CasADi Function of (x, y, p): upper_objective, upper_ineq, upper_eq,
-        lower_objective, lower_ineq, lower_eq. Built on first use, then cached."""
+        lower_objective, lower_ineq, lower_eq. Built on first use, then cached.
+
+        When the leader uses multipliers (``multiplier_dependent``) the upper pieces are
+        Functions of (x, y, p, lam, mu)."""
         if name not in self.functions:
             expr = {"upper_objective": self.F, "upper_ineq": self.G, "upper_eq": self.H,
                     "lower_objective": self.f, "lower_ineq": self.g, "lower_eq": self.h}[name]
-            self.functions[name] = ca.Function(name, [self.x, self.y, self.p], [expr],
-                                               ["x", "y", "p"], [name])
+            if name.startswith("upper") and self.multiplier_dependent:
+                self.functions[name] = ca.Function(name, [self.x, self.y, self.p, self.lam_sym, self.mu_sym],
+                                                   [expr], ["x", "y", "p", "lam", "mu"], [name])
+            else:
+                self.functions[name] = ca.Function(name, [self.x, self.y, self.p], [expr],
+                                                   ["x", "y", "p"], [name])
         return self.functions[name]
 
-    def gradient(self, name: str, wrt: str, x: Any, y: Any, p: Any) -> np.ndarray:
-        """Gradient of a scalar model piece ("upper_objective", "lower_objective") in x or y."""
+    def _nu_args(self, name: str, lam: Any, mu: Any) -> tuple:
+        if not (name.startswith("upper") and self.multiplier_dependent):
+            return ()
+        if lam is None or mu is None:
+            from ..errors import MethodError
+            raise MethodError(
+                f"the leader's {name.replace('_', ' ')} depends on follower multipliers (wb.multiplier), "
+                "and this step was not given them: only multiplier-aware routes (method='kkt', "
+                "'global_kkt') can solve such a problem")
+        return (np.asarray(lam, float).reshape(-1), np.asarray(mu, float).reshape(-1))
+
+    def gradient(self, name: str, wrt: str, x: Any, y: Any, p: Any, lam: Any = None, mu: Any = None) -> np.ndarray:
+        """Gradient of a scalar model piece ("upper_objective", "lower_objective") in x or y
+        (or "nu", the multipliers [lam; mu], for a leader that uses them)."""
         key = f"gradient_{name}_{wrt}"
+        nu = self._nu_args(name, lam, mu)
         if key not in self.functions:
             expr = {"upper_objective": self.F, "lower_objective": self.f}[name]
-            self.functions[key] = ca.Function(key, [self.x, self.y, self.p], [ca.gradient(expr, getattr(self, wrt))])
-        return np.asarray(self.functions[key](x, y, p), dtype=float).reshape(-1)
+            v = self.nu_sym if wrt == "nu" else getattr(self, wrt)
+            ins = [self.x, self.y, self.p] + ([self.lam_sym, self.mu_sym] if nu else [])
+            self.functions[key] = ca.Function(key, ins, [ca.gradient(expr, v)])
+        return np.asarray(self.functions[key](x, y, p, *nu), dtype=float).reshape(-1)
 
-    def evaluate(self, name: str, x: Any, y: Any, p: Any) -> np.ndarray:
-        """Numeric value of a model piece at a point (always a flat array)."""
-        return np.asarray(self.function(name)(x, y, p), dtype=float).reshape(-1)
+    def evaluate(self, name: str, x: Any, y: Any, p: Any, lam: Any = None, mu: Any = None) -> np.ndarray:
+        """Numeric value of a model piece at a point (always a flat array). The leader's pieces
+        of a problem whose leader uses multipliers need ``lam`` and ``mu`` (else MethodError)."""
+        return np.asarray(self.function(name)(x, y, p, *self._nu_args(name, lam, mu)), dtype=float).reshape(-1)
 
 
 _CACHE: "weakref.WeakKeyDictionary[Any, LoweredProblem]" = weakref.WeakKeyDictionary()
@@ -103,8 +148,13 @@ def _lower_sympy(problem: Any) -> LoweredProblem:
     mapping = {s: x[i] for i, s in enumerate(problem.leader)}
     mapping.update({s: y[i] for i, s in enumerate(problem.follower)})
     mapping.update({s: p[i] for i, s in enumerate(problem.parameter_symbols)})
+    lam_sym = mu_sym = None
+    if getattr(problem, "multiplier_symbols", None):
+        lam_sym, mu_sym = ca.SX.sym("lam_F", len(problem.g)), ca.SX.sym("mu_F", len(problem.h))
+        for s, (kind, i) in problem.multiplier_symbols.items():
+            mapping[s] = lam_sym[i] if kind == "ineq" else mu_sym[i]
     tr = SympyToCasadi(mapping)
-    return LoweredProblem(
+    return LoweredProblem(lam_sym=lam_sym, mu_sym=mu_sym,
         x=x, y=y, p=p,
         F=tr(problem.F), f=tr(problem.f),
         G=to_casadi([c.expr for c in problem.G], tr), H=to_casadi([c.expr for c in problem.H], tr),

@@ -14,7 +14,9 @@ import numpy as np
 import sympy as sp
 
 from ..errors import IntegerVariableError, ModelError, UnknownSymbolError, ValueInputError
+from ..printing import latex_repr
 from .constraints import normalise
+from .multipliers import MultiplierSymbol, bind_multipliers
 from .objective import split_objective
 
 INTEGER_ROUTES = ("milp", "global", "auto")  # auto: the MILP route, else the KKT route, which refuses integers
@@ -176,7 +178,9 @@ class BilevelProblem:
         self.f = sign[self.lower_sense] * self.lower_objective_user
         upper = normalise(upper_constraints, "upper")
         lower = normalise(lower_constraints, "lower")
+        moved = {c.name for c in lower}
         upper, lower = _move_leader_only(upper, lower, set(self.follower))
+        moved -= {c.name for c in lower}
         self.G = [c for c in upper if c.kind == "ineq"]
         self.H = [c for c in upper if c.kind == "eq"]
         self.g = [c for c in lower if c.kind == "ineq"]
@@ -184,6 +188,7 @@ class BilevelProblem:
         self.upper_constraints = upper
         self.lower_constraints = lower
         self._check_symbols()
+        self._bind_multipliers(moved)
         # A follower objective without follower variables is a feasibility follower: every feasible
         # reply is optimal, and the optimistic leader chooses among them (valid, kept as declared).
         self.start = self._check_start(start or {})
@@ -222,13 +227,24 @@ class BilevelProblem:
             out[s] = float(finite_vector([v], 1, f"start value of {s}")[0])
         return out
 
+    def _bind_multipliers(self, moved: set) -> None:
+        """``multiplier_symbols``: each ``wb.multiplier`` symbol of F, G, H -> ("ineq", i) / ("eq", k)."""
+        upper = [("upper objective", self.F)] + [(f"upper constraint {c.name!r}", c.expr) for c in self.upper_constraints]
+        lower = [("lower objective", self.f)] + [(f"lower constraint {c.name!r}", c.expr) for c in self.lower_constraints]
+        self.multiplier_symbols = bind_multipliers(upper, lower, [c.name for c in self.g], [c.name for c in self.h], moved)
+
+    @property
+    def uses_multipliers(self) -> bool:
+        """Whether the leader's objective or constraints use follower multipliers (``wb.multiplier``)."""
+        return bool(getattr(self, "multiplier_symbols", None))
+
     def _check_symbols(self) -> None:
         allowed = set(self.leader) | set(self.follower) | set(self.parameter_symbols)
         items = [("upper objective", self.F), ("lower objective", self.f)]
         items += [(f"upper constraint {c.name!r}", c.expr) for c in self.upper_constraints]
         items += [(f"lower constraint {c.name!r}", c.expr) for c in self.lower_constraints]
         for what, e in items:
-            unknown = e.free_symbols - allowed
+            unknown = {s for s in e.free_symbols - allowed if not isinstance(s, MultiplierSymbol)}
             if unknown:
                 s = sorted(map(str, unknown))[0]
                 raise UnknownSymbolError(
@@ -349,6 +365,9 @@ class BilevelProblem:
                 f"the leader variable(s) {list(map(str, ints))} are integer, which method={method!r}"
                 + (f" with formulation={formulation!r}" if formulation != "optimistic" else "")
                 + f" does not honour; use method='milp' (linear problems) or method='global' (SCIP)")
+        if getattr(self, "multiplier_symbols", None):  # only multiplier-aware routes (routes/shadow.py) can state such a leader
+            from ..routes.shadow import solve_with_multipliers
+            return solve_with_multipliers(self, method=method, formulation=formulation, **options)
         if formulation == "pessimistic":
             return route("pessimistic")(self, method=method, **options)
         if formulation != "optimistic":
@@ -387,5 +406,4 @@ class BilevelProblem:
         return diagnose(self, result, **options)
 
     def _repr_latex_(self) -> str:
-        from ..display import latex
-        return "$\\displaystyle " + latex(self, mode="inline") + "$"
+        return latex_repr(self)

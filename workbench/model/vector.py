@@ -291,7 +291,21 @@ class VectorBilevelProblem:
     follower_response = BilevelProblem.follower_response
     sensitivity = BilevelProblem.sensitivity
     certify = BilevelProblem.certify
-    start_vectors = BilevelProblem.start_vectors
+
+    def start_vectors(self, start: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """(x0, y0) from ``start=``: ``{symbol: value}`` (as for scalar declarations),
+        ``{"x": array, "y": array}`` (either key may be left out) or a leader vector."""
+        if start is None or (isinstance(start, Mapping) and not start):
+            return self.x_start.copy(), self.y_start.copy()
+        if isinstance(start, Mapping):
+            blocks = {self.leader_name, self.follower_name}
+            if set(start) <= blocks:
+                return (self.point_vector({self.leader_name: start[self.leader_name]}, "leader")
+                        if self.leader_name in start else self.x_start.copy(),
+                        self.point_vector({self.follower_name: start[self.follower_name]}, "follower")
+                        if self.follower_name in start else self.y_start.copy())
+            return BilevelProblem.start_vectors(self, start)
+        return self.point_vector(start, "leader"), self.y_start.copy()
 
     @classmethod
     def from_arrays(cls, Q: Any, c: Any = None, *, n_x: int, **data: Any) -> "VectorBilevelProblem":
@@ -300,3 +314,16 @@ class VectorBilevelProblem:
         (leader); other keywords (``x_start``, ``name``, ...) go to the constructor."""
         from .vector_qp import qp_from_arrays
         return qp_from_arrays(cls, Q, c, n_x=n_x, **data)
+
+    @classmethod
+    def ridge_regression(cls, X: Any, t: Any, X_val: Any, t_val: Any, **options: Any) -> "VectorBilevelProblem":
+        """Ridge penalties e^x chosen on a validation split (see :mod:`workbench.model.vector_logistic`)."""
+        from .vector_logistic import ridge_problem
+        return ridge_problem(cls, X, t, X_val, t_val, **options)
+
+    @classmethod
+    def logistic_regression(cls, X: Any, labels: Any, X_val: Any, labels_val: Any,
+                            **options: Any) -> "VectorBilevelProblem":
+        """L2-regularised logistic regression (binary / multinomial), penalties e^x chosen on validation data."""
+        from .vector_logistic import logistic_problem
+        return logistic_problem(cls, X, labels, X_val, labels_val, **options)

@@ -81,8 +81,12 @@ class Bilevel2MPCC(Reduction):
         stationarity = ca.gradient(L, lp.y)
         cuts = [ca.substitute(lp.f, lp.y, ca.DM(c)) - lp.f for c in self.cuts]
         w = ca.vertcat(lp.x, lp.y, s, lam, mu)
-        g_eq = ca.vertcat(stationarity, lp.h, lp.g - s, lp.H)
-        g_ineq = ca.vertcat(lp.G, *cuts) if cuts else lp.G
+        F, G, H = lp.F, lp.G, lp.H
+        if getattr(lp, "multiplier_dependent", False):  # wb.multiplier symbols are the MPCC's lam, mu
+            nu = ca.vertcat(lp.lam_sym, lp.mu_sym)
+            F, G, H = ca.substitute([F, G, H], [nu], [ca.vertcat(lam, mu)])
+        g_eq = ca.vertcat(stationarity, lp.h, lp.g - s, H)
+        g_ineq = ca.vertcat(G, *cuts) if cuts else G
         o = 0
         blocks = {}
         for name, n in (("x", nx), ("y", ny), ("s", ng), ("lam", ng), ("mu", nh)):
@@ -92,7 +96,7 @@ class Bilevel2MPCC(Reduction):
         ubw = np.full(o, np.inf)
         lbw[blocks["s"]] = 0.0
         lbw[blocks["lam"]] = 0.0
-        mpcc = MPCC(w=w, p=lp.p, objective=lp.F, g_eq=g_eq, g_ineq=g_ineq,
+        mpcc = MPCC(w=w, p=lp.p, objective=F, g_eq=g_eq, g_ineq=g_ineq,
                     comp_s=np.arange(blocks["s"].start, blocks["s"].stop),
                     comp_lam=np.arange(blocks["lam"].start, blocks["lam"].stop),
                     lbw=lbw, ubw=ubw, blocks=blocks, lowered=lp, n_cuts=len(cuts))

@@ -17,6 +17,7 @@ LAZY_ROUTES: dict[str, tuple[str, str]] = {
     "milp": ("milp", "solve_milp"),
     "pessimistic": ("pessimistic", "solve_pessimistic"),
     "auto": ("auto", "solve_auto"),
+    "hypergradient": ("hypergradient", "solve_hypergradient"),
     "global": ("global_route", "solve_global"),
 }
 
@@ -28,6 +29,20 @@ def route(method: str) -> Callable[..., Any]:
         mod, fn = LAZY_ROUTES[method]
         ROUTES[method] = getattr(import_module(f".{mod}", __name__), fn)
     try:
-        return ROUTES[method]
+        fn = ROUTES[method]
     except KeyError:
-        raise MethodError(f"unknown method {method!r}; choose one of {sorted(ROUTES)}") from None
+        raise MethodError(f"unknown method {method!r}; choose one of {sorted(set(ROUTES) | set(LAZY_ROUTES))}") from None
+    if method == "kkt":  # solve_kkt hands leaders that use multipliers to routes/shadow.py itself
+        return fn
+
+    def guarded(problem: Any, *args: Any, **kwargs: Any) -> Any:
+        """Routes that do not know follower multipliers refuse a leader that uses them (typed error)."""
+        if getattr(problem, "uses_multipliers", False):
+            from .shadow import solve_with_multipliers
+            return solve_with_multipliers(problem, method=method, **kwargs)
+        return fn(problem, *args, **kwargs)
+
+    guarded.__wrapped__ = fn  # type: ignore[attr-defined]
+    guarded.__doc__ = fn.__doc__
+    return guarded
+

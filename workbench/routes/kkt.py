@@ -57,6 +57,12 @@ def solve_kkt(problem: Any, relaxation: "str | Relaxation" = "scholtes", paramet
     ``n_starts=1, response_starts=False, max_cut_rounds=0, global_search=False`` is the plain
     one-start baseline.
     """
+    if getattr(problem, "uses_multipliers", False):  # a leader paid with follower multipliers
+        from .shadow import solve_kkt_multipliers
+        return solve_kkt_multipliers(problem, relaxation=relaxation, parameters=parameters, start=start,
+                                     n_starts=n_starts, seed=seed, time_limit=time_limit, nonsmooth=nonsmooth,
+                                     schedule=schedule, ipopt_options=ipopt_options, certify_starts=certify_starts,
+                                     gap_tol=gap_tol, feas_tol=feas_tol)
     t0 = time.monotonic()
     deadline = None if time_limit is None else t0 + time_limit
     scheme = Relaxation.parse(relaxation)
@@ -82,7 +88,7 @@ def solve_kkt(problem: Any, relaxation: "str | Relaxation" = "scholtes", paramet
         if full and run.cuts_ok and not run.late():
             run.value_function_loop(x0, y0)
     for _ in range(3):  # a strong re-check that finds a better reply restarts the search from it
-        restarts = run.final_check()
+        restarts = run.final_check(snap=global_search)
         if not restarts or run.late():
             break
         run.homotopies(restarts, rnd=-2)

@@ -65,6 +65,7 @@ class Search:
         self.statuses: Counter = Counter()
         self._k = 0
         self._selection: OptimisticSelection | None = None
+        self._homotopies: dict = {}
 
     def add_cut(self, y: np.ndarray) -> None:
         """Keep a better follower reply for value-function cuts (valid only for an x-independent
@@ -86,9 +87,18 @@ class Search:
         return any(c.ok for c in self.candidates)
 
     def certify(self, x, y, lam=None, mu=None) -> Certificate:
+        """Certify a candidate; a global (SCIP) proof is only attempted for a candidate that would
+        improve on the best proven point, since a worse one can never be the answer."""
         self._k += 1
         convex = follower_is_convex(self.lp, x, self.p)
         opts = dict(self.cert_opts, seed=self.cert_opts["seed"] + self._k)
+        best = min((c.upper for c in self.candidates if c.ok), default=np.inf)
+        if np.isfinite(best):
+            upper = float(self.lp.evaluate("upper_objective", x, y, self.p)[0])
+            if upper > best + 1e-9 * (1 + abs(best)):
+                opts["use_global"] = False
+        if self.deadline is not None:  # a global proof must not overrun the route's time limit
+            opts["global_time"] = min(opts.get("global_time", 10.0), max(self.deadline - time.monotonic(), 0.5))
         return certify(self.lp, x, y, self.p, lam, self.follower, mu=mu, follower_convex=convex, **opts)
 
     def add(self, x, y, lam, mu, cert, ipopt_status, start) -> Candidate:
@@ -146,7 +156,7 @@ class Search:
         best = min(c.upper for c in ok)
         return sum(c.upper <= best + 1e-7 * (1 + abs(best)) for c in ok) >= 2
 
-    def final_check(self, strong_starts: int = 30, grid: int = 9, max_checks: int = 4) -> list:
+    def final_check(self, strong_starts: int = 30, grid: int = 9, max_checks: int = 4, snap: bool = True) -> list:
         """Optimistic selection at the best proven point; for unproven ("sampled") candidates that
         beat it, a much larger follower multistart looking for a better reply to restart from.
 
@@ -162,6 +172,9 @@ class Search:
                 snapped = self.add_exact(np.where(small, 0.0, c.x), c.y, c.lam, c.mu, c.ipopt_status, -6)
                 if snapped.ok:
                     self.select_optimistically(snapped)
+        if snap:
+            self.snap_refuted(proven[0].upper if proven else np.inf)
+        proven = sorted((c for c in self.candidates if c.ok), key=lambda c: c.upper)
         if proven:
             self.select_optimistically(proven[0])
         bar = proven[0].upper if proven else np.inf
@@ -169,6 +182,8 @@ class Search:
                          and c.certificate.proof == "sampled" and c.upper < bar), key=lambda c: c.upper)
         restarts = []
         for c in ranked[:max_checks]:
+            if self.late():
+                break
             opts = dict(self.cert_opts, n_random=max(strong_starts, 10 * self.lp.n_y), seed=self.cert_opts["seed"] + 7919)
             strong = certify(self.lp, c.x, c.y, self.p, c.lam, self.follower, grid=grid, mu=c.mu, use_global=False, **opts)
             c.certificate, c.strong = strong, True
@@ -176,6 +191,36 @@ class Search:
                 restarts.append((c.x, strong.better_y, "raw"))
                 self.add_cut(strong.better_y)
         return restarts
+
+    def snap_refuted(self, bar: float, n_candidates: int = 3, decimals: tuple = (3, 2, 1, 0)) -> None:
+        """Leader points rounded to a few decimals, tried where a refuted candidate beat ``bar``.
+
+        Where the follower's reply jumps, the leader's best point can be isolated: MitsosBarton2006Ex313
+        has F = -1 only at exactly x = 0 (f = 0 for every y there), F > 0 on both sides, and the KKT
+        search stalls at x = -0.0017 because a tolerance separates the two replies. Rounded points are
+        only candidates: each is implemented exactly and has to pass the certificate.
+        """
+        refuted, seen = [], set()
+        for c in sorted((c for c in self.candidates if c.certificate.better_y is not None and c.upper < bar),
+                        key=lambda c: c.upper):
+            k = np.round(c.x, 9).tobytes()
+            if k not in seen:
+                seen.add(k)
+                refuted.append(c)
+        tried: set = set()
+        for c in refuted[:n_candidates]:
+            for d in decimals:
+                if self.late():
+                    return
+                xs = np.round(c.x, d) + 0.0
+                key = xs.tobytes()
+                if key in tried or np.array_equal(xs, c.x):
+                    continue
+                tried.add(key)
+                for y in (c.y, c.certificate.better_y):
+                    snapped = self.add_exact(xs, y, None, None, c.ipopt_status, -7)
+                    if snapped.ok:
+                        break
 
     def select_optimistically(self, c: Candidate) -> None:
         """Move y within the follower's optimal set towards the leader (see OptimisticSelection)."""
@@ -202,9 +247,7 @@ class Search:
     def homotopies(self, starts, rnd: int, stop_on_consensus: bool = False) -> list:
         """One homotopy per start on the MPCC with the current cuts; returns restarts from better replies."""
         lp, p = self.lp, self.p
-        chain = Chain([Bilevel2MPCC(self.cuts), MPCCRelax(self.scheme)])
-        relaxed, inv = chain.apply(lp)
-        hom = Homotopy(relaxed, self.schedule, self.ipopt_options)
+        chain, relaxed, inv, hom = self._compiled()
         new_starts = []
         for k, (xs_k, ys_k, kind) in enumerate(starts):
             if self.late() and self.candidates:
@@ -231,12 +274,33 @@ class Search:
                 break
         return new_starts
 
+    def _compiled(self):
+        """The chain and its two Ipopt solvers, compiled once per set of cuts (not once per call)."""
+        key = tuple(c.tobytes() for c in self.cuts)
+        if key not in self._homotopies:
+            chain = Chain([Bilevel2MPCC(self.cuts), MPCCRelax(self.scheme)])
+            relaxed, inv = chain.apply(self.lp)
+            self._homotopies[key] = (chain, relaxed, inv, Homotopy(relaxed, self.schedule, self.ipopt_options))
+        return self._homotopies[key]
+
     def value_function_loop(self, x0, y0) -> None:
-        """High-point relaxation + value-function cuts from the best point so far."""
+        """High-point relaxation + value-function cuts from the best point so far, and from the best
+        refuted point below it: where the follower's reply jumps, the cut f(x, y) <= f(x, y_better)
+        moves such a point to where its reply ties with the better one (MitsosBarton2006Ex313:
+        from x = -0.0017, y = 1 to x = 0, y = 1), which the optimistic follower may choose."""
         best = min(self.candidates, key=lambda c: (not c.ok, c.upper), default=None)
-        xs, ys = (best.x, best.y) if best is not None else (x0, y0)
-        found = value_function_cuts(self.lp, self.follower, self.p, xs, ys, self.cuts, self.snap_and_certify,
-                                    ipopt_options=self.ipopt_options, deadline=self.deadline)
+        starts = [(best.x, best.y) if best is not None else (x0, y0)]
+        bar = best.upper if best is not None and best.ok else np.inf
+        refuted = [c for c in self.candidates if c.certificate.better_y is not None and c.upper < bar]
+        if refuted:
+            r = min(refuted, key=lambda c: c.upper)
+            starts.append((r.x, r.y))
+        found = []
+        for xs, ys in starts:
+            if self.late():
+                break
+            found += value_function_cuts(self.lp, self.follower, self.p, xs, ys, self.cuts, self.snap_and_certify,
+                                         ipopt_options=self.ipopt_options, deadline=self.deadline)
         for x, y, lam, mu, cert in found:
             self.add(x, y, lam, mu, cert, "Solve_Succeeded", -1)
             if cert.better_y is not None:

@@ -40,7 +40,7 @@ def finite_difference_check(s: Any, h: float = 1e-6, tol: float = 1e-4) -> dict[
     r, lp = s.response, s.lp
     n_x = lp.n_x
     ncol = s.columns.size
-    base = (r.y, np.concatenate([r.lam, r.mu]), float(lp.evaluate("upper_objective", r.x, r.y, r.p)[0]))
+    base = (r.y, np.concatenate([r.lam, r.mu]), float(lp.evaluate("upper_objective", r.x, r.y, r.p, r.lam, r.mu)[0]))
     right = [np.zeros((lp.n_y, ncol)), np.zeros((s.n_constraints, ncol)), np.zeros(ncol)]
     left = [np.zeros((lp.n_y, ncol)), np.zeros((s.n_constraints, ncol)), np.zeros(ncol)]
     for j, c in enumerate(s.columns):
@@ -48,7 +48,7 @@ def finite_difference_check(s: Any, h: float = 1e-6, tol: float = 1e-4) -> dict[
             z = np.concatenate([r.x, r.p])
             z[c] += sign * h
             fr = follower_response(s.problem, z[:n_x], parameters=z[n_x:], start=r.y, tol=r.tol)
-            F = float(lp.evaluate("upper_objective", fr.x, fr.y, fr.p)[0])
+            F = float(lp.evaluate("upper_objective", fr.x, fr.y, fr.p, fr.lam, fr.mu)[0])
             for k, v in enumerate((fr.y, np.concatenate([fr.lam, fr.mu]), F)):
                 out[k][..., j] = sign * (v - base[k]) / h
     fd_y, fd_l, fd_F = ((a + b) / 2 for a, b in zip(right, left))

@@ -21,7 +21,7 @@ stationary point is affine in the multipliers eta >= 0 of the W rows:
 dy = dy0 + Y eta, and the W slacks are w = q + M eta with M = J_W Y (positive
 semidefinite under SSOSC). The QP's optimality conditions are then the small
 convex QP  min_eta 1/2 eta' M eta + q' eta, eta >= 0, which HiGHS solves
-(through CasADi's ``conic``); the support found is then re-solved exactly. The
+(``lcp.py``: through CasADi's ``conic``, then an exact re-solve on the support found). The
 QP's multipliers are dlam (eta for W, the K_S solve for S); dF = F_z d + F_y dy.
 """
 from __future__ import annotations
@@ -29,7 +29,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Hashable, Iterator
 
-import casadi as ca
 import numpy as np
 import scipy.sparse.linalg as spla
 from scipy.optimize import linprog
@@ -38,7 +37,7 @@ from ..errors import MethodError, NotDifferentiable
 from .compiled import SOSC_TOL
 from .degenerate import licq_holds, reduced_hessian_min_eig
 from .kkt import KKTPieces, upper_gradient_evaluator
-from .threads import per_thread
+from .lcp import solve_lcp
 
 
 @dataclass(frozen=True)
@@ -68,13 +67,6 @@ class DirectionalDerivative:
         return iter((self.dy, np.concatenate([self.dlam, self.dmu])))
 
 
-def _highs_qp(n: int) -> ca.Function:
-    """HiGHS through CasADi's conic interface for min 1/2 e'Me + q'e, e >= 0 (dense, size n)."""
-    return ca.conic("directional_qp", "highs", {"h": ca.Sparsity.dense(n, n), "a": ca.Sparsity(0, n)},
-                    {"highs": {"output_flag": False, "primal_feasibility_tolerance": 1e-10,
-                               "dual_feasibility_tolerance": 1e-10}, "error_on_fail": False})
-
-
 class DirectionalSolver:
     """Directional derivatives at one follower reply; caches LUs per strongly active set."""
 
@@ -88,9 +80,15 @@ class DirectionalSolver:
         self._lu: dict[bytes, Any] = {}
         self._pieces: dict[bytes, KKTPieces] = {}
         self._ssosc: dict[bytes, bool | None] = {}
-        ev = upper_gradient_evaluator(self.lp)
-        ev(response.x, response.y, response.p)
-        self.F_z, self.F_y = ev.dense(0), ev.dense(1)
+        self.F_nu = None
+        if self.lp.multiplier_dependent:  # F uses multipliers: dF gets F_nu . [dlam; dmu] (multipliers.py)
+            from .multipliers import upper_gradients_nu
+            self.F_z, self.F_y, self.F_nu = upper_gradients_nu(self.lp, response.x, response.y, response.p,
+                                                               response.lam, response.mu)
+        else:
+            ev = upper_gradient_evaluator(self.lp)
+            ev(response.x, response.y, response.p)
+            self.F_z, self.F_y = ev.dense(0), ev.dense(1)
 
     # -- the multiplier (Ralph-Dempe LP) ------------------------------------------------
     def multiplier(self, dz: np.ndarray) -> tuple[np.ndarray, np.ndarray, KKTPieces]:
@@ -168,7 +166,7 @@ class DirectionalSolver:
             q = J_W @ X0[:n] + Jgz[widx] @ dz
             M = J_W @ XY[:n]
             M = (M + M.T) / 2
-            eta = self._lcp(M, q, tol, info)
+            eta = solve_lcp(M, q, info)
             X = X0 + XY @ eta
         else:
             X = X0
@@ -183,38 +181,13 @@ class DirectionalSolver:
         scale = max(1.0, float(np.max(np.abs(d))))
         released = [self.lp.g_names[i] for i in np.flatnonzero(self.A) if lin[i] > 1e-9 * scale]
         dF = float(self.F_z @ dz + self.F_y @ dy)
+        if self.F_nu is not None:
+            dF += float(self.F_nu @ np.concatenate([dlam, dmu]))
         names = self.lp.g_names
         return DirectionalDerivative(d=d.copy(), dy=dy, dlam=dlam, dmu=dmu, dF=dF,
                                      strongly=[names[i] for i in np.flatnonzero(S)],
                                      weakly=[names[i] for i in widx], released=released,
                                      multiplier=(lam.copy(), mu.copy()), ssosc=ssosc, info=info)
-
-    def _lcp(self, M: np.ndarray, q: np.ndarray, tol: float, info: dict) -> np.ndarray:
-        """eta >= 0 with w = q + M eta >= 0, eta'w = 0: HiGHS's QP, then an exact re-solve on its support."""
-        scale = max(1.0, float(np.max(np.abs(q))), float(np.max(np.abs(M), initial=0.0)))
-        if np.all(q >= 0):  # eta = 0 satisfies the optimality conditions exactly: nothing to solve
-            info["qp"] = "eta = 0 optimal (every weakly active row is released or stays at 0)"
-            return np.zeros(q.size)
-        m = q.size
-        solver = per_thread(DirectionalSolver, ("highs", m), lambda: _highs_qp(m))
-        res = solver(h=M, g=q, lbx=np.zeros(m), ubx=np.full(m, np.inf))
-        stats = solver.stats()
-        eta = np.maximum(np.asarray(res["x"]).reshape(-1), 0.0)
-        info["qp"] = f"HiGHS: {stats.get('return_status')}"
-        # exact re-solve on the support HiGHS found (min-norm: M may be singular when LICQ fails)
-        on = eta > 1e-9 * scale
-        if on.any():
-            e = np.zeros(m)
-            e[on] = np.linalg.lstsq(M[np.ix_(on, on)], -q[on], rcond=None)[0]
-            w = q + M @ e
-            if np.all(e >= -1e-12 * scale) and np.all(w >= -1e-10 * scale) and np.all(np.abs(w[on]) <= 1e-10 * scale):
-                eta = np.maximum(e, 0.0)
-                info["qp"] += ", support re-solved exactly"
-        w = q + M @ eta
-        if not stats.get("success", False) or np.any(w < -1e-7 * scale) or abs(eta @ w) > 1e-7 * scale:
-            raise MethodError(f"the directional QP was not solved (HiGHS: {stats.get('return_status')}, "
-                              f"min slack {w.min():.2e}); the second-order conditions may fail at this point")
-        return eta
 
 
 __all__ = ["DirectionalDerivative", "DirectionalSolver"]

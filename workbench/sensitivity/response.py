@@ -19,6 +19,7 @@ from ..errors import SolverFailure, ValueInputError
 from ..lower import LoweredProblem, lower
 from ..result import MultiplierMap
 from ..solve import FollowerSolver
+from .identify import qp_active_set
 from .kkt import KKTPieces
 from .threads import per_thread, prepared
 
@@ -177,16 +178,21 @@ def _classified(problem: Any, lp: LoweredProblem, x: np.ndarray, p: np.ndarray, 
     t0 = time.perf_counter()
     if polish:
         gscale = max(1.0, float(np.max(np.abs(y), initial=0.0)))
-        guesses = [active] + [g <= thr * gscale for thr in (1e-8, 1e-6, 1e-4)]
-        near = np.flatnonzero((g <= 1e-4 * gscale) & (np.abs(lam) <= 1e-4 * max(1.0, float(np.max(np.abs(lam), initial=0.0)))))
-        if 0 < near.size <= 8:  # rows where Ipopt cannot tell the side: try every split of them
-            for bits in range(2 ** near.size):
-                guess = active.copy()
-                guess[near] = [(bits >> j) & 1 == 1 for j in range(near.size)]
-                guesses.append(guess)
+        def guesses():
+            yield active
+            qp = qp_active_set(lp, x, y, p, lam, mu)  # exact identification (see identify.py)
+            if qp is not None:
+                yield qp
+            yield from (g <= thr * gscale for thr in (1e-8, 1e-6, 1e-4))
+            near = np.flatnonzero((g <= 1e-4 * gscale) & (np.abs(lam) <= 1e-4 * max(1.0, float(np.max(np.abs(lam), initial=0.0)))))
+            if 0 < near.size <= 8:  # rows where Ipopt cannot tell the side: try every split of them
+                for bits in range(2 ** near.size):
+                    guess = active.copy()
+                    guess[near] = [(bits >> j) & 1 == 1 for j in range(near.size)]
+                    yield guess
         tried: set[bytes] = set()
         best = None  # (violation, point): the guess whose polished point is the most feasible
-        for guess in guesses:
+        for guess in guesses():
             if guess.tobytes() in tried:
                 continue
             tried.add(guess.tobytes())

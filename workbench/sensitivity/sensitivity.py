@@ -52,7 +52,7 @@ class Sensitivity:
         self.rows = response.active.copy()          # strongly active inequalities
         self.compiled: CompiledKKT | None = None
         t0 = time.perf_counter()
-        if compiled and self._try_compiled():
+        if compiled and not self.lp.multiplier_dependent and self._try_compiled():
             self.timings["compiled"] = time.perf_counter() - t0
             return
         self.timings["compiled_attempt"] = time.perf_counter() - t0
@@ -364,6 +364,10 @@ class Sensitivity:
     # -- adjoint mode ---------------------------------------------------------------
     def upper_gradients(self) -> tuple[np.ndarray, np.ndarray]:
         r = self.response
+        if self.lp.multiplier_dependent:
+            from .multipliers import upper_gradients_nu
+            Fz, Fy, _ = upper_gradients_nu(self.lp, r.x, r.y, r.p, r.lam, r.mu)
+            return Fz[self.columns], Fy
         ev = upper_gradient_evaluator(self.lp)
         ev(r.x, r.y, r.p)
         return ev.dense(0)[self.columns], ev.dense(1)
@@ -376,7 +380,9 @@ class Sensitivity:
                 self._raise_at_kink()
             t0 = time.perf_counter()
             Fz, Fy = self.upper_gradients()
-            if self.status == "regular":
+            if self.lp.multiplier_dependent:  # F uses multipliers: the dlam/dz term too (multipliers.py)
+                self._hyper = self._multiplier_chain(Fz, Fy, self.dy_dx, self.dlam_dx)
+            elif self.status == "regular":
                 b = np.concatenate([Fy, np.zeros(self.K.shape[0] - Fy.size)])
                 w = self.lu.solve(b, trans="T")
                 self._hyper = Fz + self.R.T @ w if self._accurate(w, b) else np.full(Fz.shape, np.nan)
@@ -391,7 +397,16 @@ class Sensitivity:
         if self.one_sided is None:
             return None
         Fz, Fy = self.upper_gradients()
+        if self.lp.multiplier_dependent:
+            lams = self.one_sided_multipliers
+            return {k: self._multiplier_chain(Fz, Fy, v, lams[k]) for k, v in self.one_sided.items()}
         return {k: Fz + v.T @ Fy for k, v in self.one_sided.items()}
+
+    def _multiplier_chain(self, Fz: np.ndarray, Fy: np.ndarray, dy: np.ndarray, dnu: np.ndarray) -> np.ndarray:
+        from .multipliers import chain_rule, upper_gradients_nu
+        r = self.response
+        Fnu = upper_gradients_nu(self.lp, r.x, r.y, r.p, r.lam, r.mu)[2]
+        return chain_rule(Fz, Fy, Fnu, dy, dnu)
 
     # -- other views --------------------------------------------------------------
     def check(self, h: float = 1e-6, tol: float = 1e-4) -> dict[str, Any]:

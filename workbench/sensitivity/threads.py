@@ -12,6 +12,8 @@ import threading
 import weakref
 from typing import Any, Callable, Hashable
 
+import numpy as np
+
 BUILD_LOCK = threading.RLock()
 _LOCAL = threading.local()
 
@@ -59,7 +61,12 @@ def prepared(problem: Any) -> Any:
             for name in _NAMES:
                 lp.function(name)
             kkt_function(lp)
-            upper_gradient_function(lp)
+            if lp.multiplier_dependent:  # F uses multipliers: its gradients take (x, y, p, lam, mu)
+                from .multipliers import upper_gradients_nu
+                upper_gradients_nu(lp, lp.x_start, lp.y_start, lp.p_default, np.zeros(int(lp.g.numel())),
+                                   np.zeros(int(lp.h.numel())))
+            else:
+                upper_gradient_function(lp)
             _PREPARED.add(id(lp))
             weakref.finalize(lp, _PREPARED.discard, id(lp))
     return lp

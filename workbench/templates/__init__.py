@@ -12,7 +12,7 @@ import nbformat
 from ..errors import WorkbenchError
 
 PLACEHOLDER = "__MODEL_NAME__"
-KINDS = ("stackelberg", "toll", "hyperparameter", "design", "generic")
+KINDS = ("stackelberg", "toll", "hyperparameter", "design", "market", "generic")
 ALIASES = {"toll_setting": "toll", "hyperparameter_tuning": "hyperparameter", "hyperparameters": "hyperparameter",
            "engineering_design": "design"}
 

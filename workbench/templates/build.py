@@ -100,6 +100,28 @@ p = wb.BilevelProblem(
     parameters={P: 1, delta: 0.5}, start={k1: 5, k2: 5}, name='NAME')
 expected = {'upper_value': 8.0, k1: 4.0, k2: 4.0}""",
     ),
+    "market": (
+        "A producer paid the market price",
+        "The market operator (follower) clears demand $d = 10$ at least bid cost from the leader's offer "
+        "$x$ per unit (capacity $K = 8$) and a competitor bidding $c = 5$ (capacity $C = 4$). The leader is "
+        "paid the clearing price, the multiplier of the balance constraint: `wb.multiplier('balance')` "
+        "($\\mu_{balance}$, the shadow price of demand). For $x < 5$ the leader sells $8$ at the price $5$ "
+        "(profit $(5 - 2) 8 = 24$ with unit cost $2$); for $x > 5$ the competitor runs at capacity, the "
+        "leader sells $6$ at its own offer: profit $6 (x - 2)$, largest at the offer cap $x = 20$: $108$.",
+        """x = sp.Symbol('x', real=True)
+qL, qC = sp.symbols('q_L q_C', real=True)
+d, c = sp.symbols('d c', real=True)
+price = wb.multiplier('balance')          # the follower's multiplier of the constraint named 'balance'
+p = wb.BilevelProblem(
+    leader=[x], follower=[qL, qC],
+    upper_objective=wb.Maximize((price - 2) * qL),
+    upper_constraints=[x >= 0, x <= 20],
+    lower_objective=x * qL + c * qC,
+    lower_constraints=[wb.named('balance', sp.Eq(qL + qC, d)), wb.named('cap_L', qL <= 8), qL >= 0,
+                       wb.named('cap_C', qC <= 4), qC >= 0],
+    parameters={d: 10, c: 5}, name='NAME')
+expected = {'upper_value': 108.0, x: 20.0, qL: 6.0}""",
+    ),
     "generic": (
         "A generic bilevel problem",
         "Replace the declaration with your own. Here: the follower tracks the leader, $y^*(x) = "

@@ -1,0 +1,199 @@
+"""Follower multipliers in the leader's problem (issue 16): wb.multiplier, the KKT and SCIP routes,
+non-unique multipliers, and the dlam/dx term of the hypergradient.
+
+The one-node market used throughout: the follower (market operator) clears demand d at least
+bid cost from the leader (offer price x per unit, capacity K) and a competitor (price c,
+capacity C):
+
+    min_{qL, qC}  x qL + c qC   s.t.  qL + qC = d  (balance, price lam = mu_balance),
+                                      0 <= qL <= K,  0 <= qC <= C.
+
+With L = f - mu (qL + qC - d) - ..., stationarity in qC gives c - mu + alpha_C - beta_C = 0, so
+when the competitor is partly dispatched (0 < qC < C) the price is mu = c, and when the leader
+is partly dispatched (0 < qL < K) the price is mu = x. The leader earns mu qL - cost qL.
+"""
+import numpy as np
+import pytest
+import sympy as sp
+
+import workbench as wb
+from workbench.certify.multipliers import check_multipliers, multiplier_range
+from workbench.errors import ConstraintError, MethodError, UnknownMultiplierError
+from workbench.lower import follower_view, lower
+
+
+def market(d, K, C, c, cost, xmax=20.0, twice=None, cap=None):
+    x = sp.Symbol("x", real=True)
+    qL, qC = sp.symbols("q_L q_C", real=True)
+    lower_cons = [wb.named("balance", sp.Eq(qL + qC, d))]
+    if twice == "eq":
+        lower_cons.append(wb.named("balance2", sp.Eq(qL + qC, d)))
+    lower_cons += [wb.named("cap_L", qL <= K), wb.named("min_L", qL >= 0), wb.named("cap_C", qC <= C),
+                   wb.named("min_C", qC >= 0)]
+    if twice == "ineq":
+        lower_cons.append(wb.named("cap_L2", qL <= K))
+    price = wb.multiplier("balance")
+    F = price * qL - cost * qL
+    if twice == "ineq":  # a capacity payment: the shadow price of the leader's capacity times K
+        F = F + wb.multiplier("cap_L") * K
+    upper = [x >= 0, x <= xmax]
+    if cap is not None:
+        upper.append(wb.named("price_cap", price <= cap))
+    return wb.BilevelProblem([x], [qL, qC], wb.Maximize(F), x * qL + c * qC, upper, lower_cons, name="market")
+
+
+# -- 1. the API ---------------------------------------------------------------------------------
+def test_multiplier_symbol_is_shared_and_printed_by_kind():
+    assert wb.multiplier("balance") is wb.multiplier("balance")
+    p = market(d=10, K=6, C=5, c=8, cost=2, cap=12)
+    assert p.uses_multipliers and p.multiplier_symbols[wb.multiplier("balance")] == ("eq", 0)
+    tex = wb.latex(p, mode="plain")
+    assert r"\mu_{balance} q_{L}" in tex and r"\mu_{balance} \leq 12" in tex
+    x, y = sp.symbols("x y", real=True)
+    q = wb.BilevelProblem([x], [y], wb.multiplier("cap") * y, (y - x) ** 2, lower_constraints=[wb.named("cap", y <= 1)])
+    assert r"\lambda_{cap} y" in wb.latex(q, mode="plain")
+
+
+def test_unknown_unnamed_or_misplaced_multipliers_are_typed_errors():
+    x, y = sp.symbols("x y", real=True)
+    lower_cons = [wb.named("cap", y <= 1), y >= 0]
+    with pytest.raises(UnknownMultiplierError, match=r"no constraint named 'capp'.*\['cap'\]"):
+        wb.BilevelProblem([x], [y], wb.multiplier("capp") * y, (y - x) ** 2, lower_constraints=lower_cons)
+    with pytest.raises(ConstraintError, match="wb.named"):
+        wb.multiplier(1)  # the unnamed y >= 0 has no name to refer to
+    with pytest.raises(UnknownMultiplierError, match="follower's own"):
+        wb.BilevelProblem([x], [y], y, (y - x) ** 2 + wb.multiplier("cap") * y, lower_constraints=lower_cons)
+    with pytest.warns(UserWarning, match="no follower variable"), \
+            pytest.raises(UnknownMultiplierError, match="moved to the leader"):
+        wb.BilevelProblem([x], [y], wb.multiplier("lead") * y, (y - x) ** 2,
+                          lower_constraints=lower_cons + [wb.named("lead", x <= 3)])
+
+
+def test_routes_that_do_not_know_multipliers_refuse():
+    p = market(d=10, K=8, C=4, c=5, cost=2)
+    with pytest.raises(MethodError, match="substitution"):
+        p.solve(method="substitution")
+    lp = lower(p)
+    with pytest.raises(MethodError, match="multipliers"):
+        lp.evaluate("upper_objective", [1.0], [6.0, 4.0], lp.p_default)
+    # the follower's side is unaffected; the leader's pieces take the multipliers
+    assert lp.evaluate("lower_objective", [1.0], [6.0, 4.0], lp.p_default)[0] == pytest.approx(1 * 6 + 5 * 4)
+    nu = np.array([0.0, 0.0, 0.0, 0.0, 5.0])  # g order: cap_L, min_L, cap_C, min_C; then h: balance
+    assert lp.evaluate("upper_objective", [1.0], [6.0, 4.0], lp.p_default, nu[:4], nu[4:])[0] == pytest.approx(-(5 - 2) * 6)
+
+
+# -- 6a. the one-node market, two parameter sets ----------------------------------------------------
+@pytest.mark.parametrize("method", ["kkt", "global_kkt"])
+def test_market_leader_marginal(method):
+    # d = 10, K = 8, C = 4, c = 5, cost = 2, 0 <= x <= 20.
+    # x < 5: the leader is cheaper, qL = min(K, d) = 8, qC = 2 (competitor marginal), price 5:
+    #        profit (5 - 2) 8 = 24 for every such x.
+    # x > 5: the competitor runs at C = 4, qL = 6 (leader marginal), price = x: profit (x - 2) 6,
+    #        increasing, so x = 20 gives 108 > 24. Optimum x* = 20, price 20, profit 108.
+    r = market(d=10, K=8, C=4, c=5, cost=2).solve(method=method)
+    assert r.status == "optimal", r.message
+    assert r.x[0] == pytest.approx(20.0, abs=1e-6)
+    assert r.y == pytest.approx([6.0, 4.0], abs=1e-6)
+    assert r.multipliers["balance"] == pytest.approx(20.0, abs=1e-6)
+    assert r.upper_value == pytest.approx(108.0, abs=1e-5)
+    assert r.info["multipliers"]["licq"] and r.info["multipliers"]["unique"]
+    assert r.certificate.passed and r.certificate.proof == "convex"
+
+
+@pytest.mark.parametrize("method", ["kkt", "global_kkt"])
+def test_market_competitor_marginal(method):
+    # d = 10, K = 6, C = 10, c = 5, cost = 2.
+    # x <= 5: qL = K = 6 (at x = 5 the optimistic follower still gives the leader 6), qC = 4 < C,
+    #         the competitor is marginal and the price is c = 5: profit (5 - 2) 6 = 18.
+    # x > 5: the competitor alone covers d (C = 10), qL = 0, profit 0. Optimum 18, any x in [0, 5].
+    r = market(d=10, K=6, C=10, c=5, cost=2).solve(method=method)
+    assert r.status == "optimal", r.message
+    assert r.x[0] <= 5.0 + 1e-6
+    assert r.upper_value == pytest.approx(18.0, abs=1e-5)
+    assert r.multipliers["balance"] == pytest.approx(5.0, abs=1e-6)
+    if method == "global_kkt":
+        assert r.optimality == "global" and r.bound == pytest.approx(18.0, abs=1e-5)
+
+
+# -- 6b. the seed's pitfall: the same constraint twice ------------------------------------------------
+def test_capacity_twice_nonunique_multipliers_reported():
+    # d = 10, K = 6, C = 10, c = 5, cost = 2, 0 <= x <= 8; the leader is also paid K times the
+    # multiplier of "cap_L", its capacity written twice (cap_L, cap_L2).
+    # For x < 5: qL = 6 (both caps active), price 5; stationarity in qL: x - 5 + a1 + a2 = 0, so
+    # a1 + a2 = 5 - x with a1, a2 >= 0: LICQ fails and a1 ranges over [0, 5 - x].
+    # Profit (5 - 2) 6 + 6 a1: optimistic (a1 = 5 - x, best at x = 0) 18 + 30 = 48, pessimistic
+    # (a1 = 0) 18 for every x < 5. For x > 5 qL = 0 and the profit is 0.
+    p = market(d=10, K=6, C=10, c=5, cost=2, xmax=8, twice="ineq")
+    r = p.solve()
+    assert r.status == "optimal", r.message
+    assert r.x[0] == pytest.approx(0.0, abs=1e-6) and r.upper_value == pytest.approx(48.0, abs=1e-5)
+    m = r.info["multipliers"]
+    assert not m["licq"] and not m["unique"]
+    assert m["F_range"] == pytest.approx((18.0, 48.0), abs=1e-5)
+    assert "not unique" in m["note"]
+    rp = p.solve(formulation="pessimistic")
+    assert rp.status == "optimal" and rp.x[0] < 5.0
+    assert rp.upper_value == pytest.approx(18.0, abs=1e-5)
+    assert rp.multipliers["cap_L"] == pytest.approx(0.0, abs=1e-9)
+    rg = p.solve(method="global_kkt")
+    assert rg.status == "optimal" and rg.upper_value == pytest.approx(48.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("method", ["kkt", "global_kkt"])
+def test_balance_twice_leader_paid_one_price_is_unbounded(method):
+    # The balance written twice: stationarity gives mu1 + mu2 = price (= 5 for x < 5 with qL = 6),
+    # mu1 free, so the leader paid mu1 qL - 2 qL can make its profit as large as it likes: no
+    # finite optimum, status unbounded, never a finite "optimal".
+    r = market(d=10, K=6, C=10, c=5, cost=2, xmax=8, twice="eq").solve(method=method)
+    assert r.status == "unbounded"
+    assert "not unique" in r.message and "multiplier" in r.message
+    assert r.info["multipliers"]["optimistic"] == np.inf
+
+
+# -- 6c. a leader constraint on a multiplier: a price cap ---------------------------------------------
+@pytest.mark.parametrize("method", ["kkt", "global_kkt"])
+def test_price_cap(method):
+    # d = 10, K = 6, C = 5, c = 8, cost = 2, 0 <= x <= 20, and the cap mu_balance <= 12.
+    # x < 8: qL = 6, qC = 4 (competitor marginal), price 8: profit (8 - 2) 6 = 36.
+    # x > 8: qC = C = 5, qL = 5 (leader marginal), price = x: profit (x - 2) 5, capped at x = 12:
+    # 50 > 36. Optimum x* = 12, price 12, profit 50 (without the cap: x = 20, profit 90).
+    r = market(d=10, K=6, C=5, c=8, cost=2, cap=12).solve(method=method)
+    assert r.status == "optimal", r.message
+    assert r.x[0] == pytest.approx(12.0, abs=1e-6)
+    assert r.multipliers["balance"] == pytest.approx(12.0, abs=1e-6)
+    assert r.upper_value == pytest.approx(50.0, abs=1e-5)
+
+
+# -- certificates check the multipliers reported -------------------------------------------------------
+def test_certificate_checks_reported_multipliers():
+    p = market(d=10, K=6, C=10, c=5, cost=2)
+    lp = lower(p)
+    view = follower_view(lp)
+    x, y = np.array([1.0]), np.array([6.0, 4.0])
+    # qL at its capacity, competitor marginal: price 5, cap_L multiplier 5 - x = 4 (stationarity in qL:
+    # x - mu + a = 0), all others 0.
+    good = check_multipliers(view, x, y, lp.p_default, np.array([4.0, 0, 0, 0]), np.array([5.0]))
+    bad = check_multipliers(view, x, y, lp.p_default, np.array([4.0, 0, 0, 0]), np.array([4.0]))
+    assert good.holds(1e-9) and not bad.holds(1e-7)
+    assert bad.stationarity == pytest.approx(1.0)  # d/dqC: 5 - 4 = 1
+    rng = multiplier_range(lp, x, y, lp.p_default)
+    assert rng.licq and rng.low == pytest.approx(-(5 - 2) * 6)  # unique: profit 18, minimisation sense
+    r = p.solve()
+    assert r.certificate.stationarity <= 1e-9 and r.certificate.lam is not None
+
+
+# -- 5. the hypergradient includes dlam/dx ---------------------------------------------------------------
+def test_hypergradient_includes_multiplier_term():
+    # Leader marginal (x > 5 in the first parameter set): price mu = x, dmu/dx = 1, qL = 6 fixed,
+    # so d profit/dx = 6 and, in the minimisation sense of F = -profit, the hypergradient is -6;
+    # dy/dx = 0, so without the dmu/dx term it would read 0. For x < 5 the price is c: 0.
+    p = market(d=10, K=8, C=4, c=5, cost=2)
+    x = p.leader[0]
+    s = p.sensitivity({x: 9.0})
+    assert s.dy_dx.ravel() == pytest.approx([0.0, 0.0], abs=1e-9)
+    assert s.dlam_dx[s.multiplier_names.index("balance"), 0] == pytest.approx(1.0)
+    assert s.hypergradient[0] == pytest.approx(-6.0)
+    assert s.directional([1.0]).dF == pytest.approx(-6.0)
+    chk = s.check()
+    assert chk["passed"] and chk["fd_hypergradient"][0] == pytest.approx(-6.0, abs=1e-5)
+    assert p.sensitivity({x: 3.0}).hypergradient[0] == pytest.approx(0.0, abs=1e-9)

@@ -1,0 +1,459 @@
+"""The leader's reduced problem min_x Φ(x) = F(x, y*(x)) s.t. G(x) >= 0, H(x) = 0, by SciPy.
+
+Φ's gradient is the hypergradient of the implicit function theorem: at a regular follower
+solution ∇_y f(x, y*) = 0 (unconstrained) the adjoint v solves ∇²_yy f · v = ∇_y F and
+
+    ∇Φ(x) = ∇_x F − ∇²_xy f · v,                      (one solve, whatever n_x is)
+
+and with follower constraints the same adjoint runs on the active-set KKT matrix
+(:mod:`workbench.sensitivity`). Two follower engines give (Φ, ∇Φ, y*) at a leader point:
+
+* :class:`SmoothFollower` — a follower without constraints and with a positive definite
+  Hessian (strictly convex: y* unique and smooth). Its derivatives are CasADi MX reverse-mode
+  products of the declaration's matrix expressions (gradient, Hessian-vector, mixed product:
+  cost linear in the data, no dense symbolic Hessian). A follower that is quadratic in y and
+  states its Hessian (``hessian(x)``) is solved by one Cholesky factorisation (SciPy), which
+  also serves the adjoint; otherwise Newton–CG (SciPy ``trust-krylov``) re-solves from the
+  previous y and conjugate gradients (SciPy) give the adjoint.
+* :class:`KKTFollower` — any follower the pipeline can lower: a tight Ipopt re-solve
+  warm-started at the previous y (``follower_response``) and the sensitivity stage. Where the
+  active set changes (weakly active rows: Φ has a kink) it uses one-sided derivatives.
+
+:func:`descend` hands Φ to L-BFGS-B (bounds only) or SLSQP / trust-constr (general leader
+constraints) and logs one row per iteration.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import casadi as ca
+import numpy as np
+import scipy.linalg as sla
+import scipy.optimize as so
+import scipy.sparse as sps
+import scipy.sparse.linalg as spla
+
+from ..errors import MethodError, SolverFailure
+
+OPTIMIZERS = ("L-BFGS-B", "SLSQP", "trust-constr")
+
+
+@dataclass
+class Evaluation:
+    """Φ, ∇Φ and the follower's reply at one leader point."""
+
+    x: np.ndarray
+    F: float
+    grad: np.ndarray
+    y: np.ndarray
+    lam: np.ndarray | None = None
+    iterations: int = 0
+    kink: bool = False
+    note: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def factor_pd(H: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """b -> H⁻¹b by Cholesky (dense or banded after reordering) or symmetric-mode LU whose pivots
+    prove H ≻ 0; :class:`~workbench.errors.MethodError` when H is not positive definite."""
+    if sps.issparse(H) and H.nnz < 0.1 * H.shape[0] ** 2:
+        banded = _banded_cholesky(H)
+        if banded is not None:
+            return banded
+        lu = spla.splu(sps.csc_matrix(H), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                       options={"SymmetricMode": True})
+        if np.any(lu.U.diagonal() <= 0):  # P H Pᵀ = L D Lᵀ: the pivots are D (Sylvester)
+            raise MethodError("the follower's Hessian is not positive definite here: y*(x) is not unique")
+        return lu.solve
+    try:
+        c = sla.cho_factor(H.toarray() if sps.issparse(H) else np.asarray(H), check_finite=True)
+    except sla.LinAlgError:
+        raise MethodError("the follower's Hessian is not positive definite here: y*(x) is not unique") from None
+    return lambda b: sla.cho_solve(c, b)
+
+
+# -- engine 1: unconstrained strictly convex followers in matrix form --------------------------
+class SmoothFollower:
+    """Follower min_y f(x, y) (no constraints, ∇²_yy f ≻ 0) from MX matrix expressions."""
+
+    def __init__(self, problem: Any, p: np.ndarray, tol: float = 1e-10):
+        self.problem, self.p, self.tol = problem, np.asarray(p, float), tol
+        n_x, n_y = problem.n_x, problem.n_y
+        x, y, v = ca.MX.sym("x", n_x), ca.MX.sym("y", n_y), ca.MX.sym("v", n_y)
+        pb, o = {}, 0
+        for k, val in problem.parameter_blocks.items():
+            pb[k] = ca.DM(self.p[o:o + val.size])
+            o += val.size
+        sign = {"min": 1.0, "max": -1.0}
+        f = sign[problem.lower_sense] * problem._f(x, y, pb)
+        F = sign[problem.upper_sense] * problem._F(x, y, pb)
+        gy = ca.gradient(f, y)
+        self._f = ca.Function("f", [x, y], [f, gy])
+        self._hv = ca.Function("hv", [x, y, v], [ca.jtimes(gy, y, v)])
+        self._mixed = ca.Function("mixed", [x, y, v], [ca.gradient(ca.dot(gy, v), x)])
+        self._F = ca.Function("F", [x, y], [F, ca.gradient(F, x), ca.gradient(F, y), gy])  # one call per point
+        self.sign = sign[problem.lower_sense]
+        self._hessian = _stated_hessian(problem) if problem.lower_sense == "min" else None
+        self.y = np.asarray(problem.y_start, float).copy()
+        self.hessian_proven_pd_at: np.ndarray | None = None
+
+    def _solve_linear(self, H: Any) -> Callable[[np.ndarray], np.ndarray]:
+        return factor_pd(H)
+
+
+    def _factor(self, x: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        """The stated Hessian's solve at x: the declaration's own factorisation (``factor(x)``,
+        e.g. Woodbury for ridge with more features than rows) or a factorisation of ``hessian(x)``."""
+        own = getattr(getattr(self.problem, "_f", None), "factor", None)
+        if own is None:
+            return self._solve_linear(self._hessian(x))
+        try:
+            return own(x)
+        except sla.LinAlgError:
+            raise MethodError("the follower's Hessian is not positive definite here: y*(x) is not unique") from None
+
+    def _hessian_operator(self, x: np.ndarray, y: np.ndarray) -> spla.LinearOperator:
+        return spla.LinearOperator((y.size, y.size), matvec=lambda d: np.asarray(self._hv(x, y, d)).reshape(-1))
+
+    def _newton(self, x: np.ndarray) -> tuple[np.ndarray, int]:
+        """Trust-region Newton–CG (SciPy ``trust-krylov``) from the previous y, then full Newton
+        steps with a CG solve to 1e-12 (trust-krylov can stall within 1e-9 of a warm start)."""
+        fg = lambda w: (float(self._f(x, w)[0]), np.asarray(self._f(x, w)[1]).reshape(-1))  # noqa: E731
+        with np.errstate(invalid="ignore"):
+            res = so.minimize(fg, self.y, jac=True, method="trust-krylov", options={"gtol": self.tol, "maxiter": 100},
+                              hessp=lambda w, d: np.asarray(self._hv(x, w, d)).reshape(-1))
+        y, its = np.asarray(res.x, float), int(res.nit)
+        g = fg(y)[1]
+        for _ in range(8):
+            if not np.all(np.isfinite(g)) or np.max(np.abs(g)) <= self.tol:
+                break
+            step, _ = spla.cg(self._hessian_operator(x, y), -g, rtol=1e-12, atol=0.0, maxiter=20 * y.size)
+            g_new = fg(y + step)[1]
+            if not np.max(np.abs(g_new)) < np.max(np.abs(g)):
+                break
+            y, g, its = y + step, g_new, its + 1
+        if not np.all(np.isfinite(y)) or np.max(np.abs(g)) > max(1e3 * self.tol, 1e-7):
+            raise SolverFailure(f"the follower's Newton solve stalled at x = {x[:5]}... "
+                                f"(gradient {np.max(np.abs(g)):.2e}; {res.message})")
+        return y, its
+
+    def evaluate(self, x: np.ndarray) -> Evaluation:
+        x = np.asarray(x, float)
+        if self._hessian is not None:  # quadratic in y: one Newton step from anywhere is exact
+            solve = self._factor(x)
+            self.hessian_proven_pd_at = x.copy()  # the factorisation proved H ≻ 0 here
+            _, g = self._f(x, self.y)
+            y = self.y - solve(np.asarray(g).reshape(-1))
+            its = 1
+        else:
+            y, its = self._newton(x)
+            solve = None
+        F, Fx, Fy, gy = (np.asarray(o, float).reshape(-1) for o in self._F(x, y))
+        gnorm = float(np.max(np.abs(gy), initial=0.0))
+        if solve is not None:
+            v = solve(Fy)
+        else:
+            v, info = spla.cg(self._hessian_operator(x, y), Fy, rtol=1e-12, atol=0.0, maxiter=20 * y.size)
+            if info != 0:
+                raise SolverFailure(f"conjugate gradients did not converge for the adjoint at x = {x[:5]}...")
+        grad = Fx - np.asarray(self._mixed(x, y, v)).reshape(-1)
+        self.y = y
+        return Evaluation(x.copy(), float(F[0]), grad, y.copy(), None, its, extra={"follower_gradient": gnorm})
+
+
+def _banded_cholesky(H: Any, max_band: float = 0.02) -> Callable[[np.ndarray], np.ndarray] | None:
+    """b -> H⁻¹b by LAPACK's banded Cholesky (``scipy.linalg.cholesky_banded``) after a reverse
+    Cuthill–McKee reordering, when the reordered bandwidth k is small (k <= max_band · n).
+
+    Why: local designs (signals, grids, the benchmark's banded ridge) give Hessians whose RCM
+    bandwidth is tiny; banded Cholesky costs O(n k²) with no symbolic analysis, where SuperLU
+    redoes its ordering and symbolic factorisation at every leader point (12 ms vs < 1 ms at
+    n = 10⁴, k ≈ 10). The factorisation's success proves H ≻ 0 (it fails otherwise).
+    None when the band is too wide (the caller factorises H in general sparse form).
+    """
+    from scipy.sparse.csgraph import reverse_cuthill_mckee
+    H = sps.csr_matrix(H)
+    n = H.shape[0]
+    perm = reverse_cuthill_mckee(H, symmetric_mode=True)
+    Hp = H[perm][:, perm].tocoo()
+    k = int(np.max(np.abs(Hp.row - Hp.col), initial=0))
+    if k > max_band * n:
+        return None
+    low = Hp.row >= Hp.col
+    ab = np.zeros((k + 1, n))
+    ab[Hp.row[low] - Hp.col[low], Hp.col[low]] = Hp.data[low]
+    try:
+        c = sla.cholesky_banded(ab, lower=True, check_finite=True)
+    except sla.LinAlgError:
+        raise MethodError("the follower's Hessian is not positive definite here: y*(x) is not unique") from None
+    inv = np.empty_like(perm)
+    inv[perm] = np.arange(n)
+
+    def solve(b: np.ndarray) -> np.ndarray:
+        return sla.cho_solve_banded((c, True), np.asarray(b)[perm])[inv]
+    return solve
+
+
+def _stated_hessian(problem: Any) -> Callable[[np.ndarray], Any] | None:
+    """The follower's Hessian in closed form when its declaration states it (quadratic in y)."""
+    f = getattr(problem, "_f", None)
+    if hasattr(f, "hessian"):
+        return f.hessian
+    from ..model.vector_qp import _FollowerQP
+    if isinstance(f, _FollowerQP):  # ½ yᵀQy + ½ Σ (E x)_i y_i² + (c + C x)ᵀy: H = Q + diag(E x)
+        Q, E = sps.csc_matrix(f.Q), f.E
+        return lambda x: (Q + sps.diags(np.zeros(Q.shape[0]) if E is None else E @ x)).tocsc()
+    return None
+
+
+def smooth_follower_applies(problem: Any) -> bool:
+    """True for vector declarations whose follower has no constraint rows (engine 1)."""
+    return hasattr(problem, "_f") and hasattr(problem, "parameter_blocks") and not problem.g and not problem.h
+
+
+def matrix_follower_solver(problem: Any, lp: Any) -> Any:
+    """A tight Ipopt follower solver on the MX form (limited-memory Hessian) for the certificate.
+
+    The SX lowering of a dense data term would make Ipopt's exact Hessian a dense symbolic
+    graph (the 'dense data trap'); the MX form keeps one node per matrix product.
+    """
+    from .follower import FollowerSolver
+    from .ipopt import TIGHT_OPTIONS, IpoptSolver
+    solver = FollowerSolver.__new__(FollowerSolver)
+    solver.lp, solver.ng, solver.nh = lp, 0, 0
+    x, y = ca.MX.sym("x", problem.n_x), ca.MX.sym("y", problem.n_y)
+    pv = ca.MX.sym("p", lp.n_p)
+    pb, o = {}, 0
+    for k, val in problem.parameter_blocks.items():
+        pb[k] = pv[o:o + val.size]
+        o += val.size
+    f = {"min": 1.0, "max": -1.0}[problem.lower_sense] * problem._f(x, y, pb)
+    opts = dict(TIGHT_OPTIONS, **{"ipopt.hessian_approximation": "limited-memory", "ipopt.max_iter": 3000})
+    solver.solver = IpoptSolver({"x": y, "p": ca.vertcat(x, pv), "f": f}, opts, name="follower_mx")
+    solver.lbg = solver.ubg = np.zeros(0)
+    return solver
+
+
+def install_mx_functions(problem: Any, lp: Any) -> None:
+    """Put MX versions of the certificate's functions into ``lp.functions`` (its cache).
+
+    The SX lowering of dense data (ridge on a dense 200 × 10⁴ design) has one node per product:
+    building ∇_y f on it takes minutes, while the MX form keeps one node per matrix product. The
+    functions keep the names and signatures the certificate stage uses (``LoweredProblem.function``
+    and ``certify.residuals._kkt_function``; unconstrained follower: no multipliers), so the
+    certificate evaluates the same quantities; already cached functions are left alone.
+    """
+    if not smooth_follower_applies(problem):
+        return
+    x, y, pv = ca.MX.sym("x", problem.n_x), ca.MX.sym("y", problem.n_y), ca.MX.sym("p", lp.n_p)
+    pb, o = {}, 0
+    for k, val in problem.parameter_blocks.items():
+        pb[k] = pv[o:o + val.size]
+        o += val.size
+    sign = {"min": 1.0, "max": -1.0}
+    f = sign[problem.lower_sense] * problem._f(x, y, pb)
+    F = sign[problem.upper_sense] * problem._F(x, y, pb)
+    io = ([x, y, pv], ["x", "y", "p"])
+    lp.functions.setdefault("upper_objective", ca.Function("upper_objective", *io[:1], [F], io[1], ["upper_objective"]))
+    lp.functions.setdefault("lower_objective", ca.Function("lower_objective", *io[:1], [f], io[1], ["lower_objective"]))
+    gf = ca.gradient(f, y)
+    lam, mu = ca.MX.sym("lam", 0), ca.MX.sym("mu", 0)
+    lp.functions.setdefault("certificate_kkt_residuals", ca.Function(
+        "certificate_kkt_residuals", [x, y, pv, lam, mu], [gf, gf, ca.MX(0, 1)],
+        ["x", "y", "p", "lam", "mu"], ["r", "grad_f", "g"]))
+
+
+# -- engine 2: any lowered follower through Ipopt and the sensitivity stage --------------------
+class KKTFollower:
+    """Tight Ipopt re-solve warm-started at the previous y, hypergradient from the KKT system."""
+
+    def __init__(self, problem: Any, p: np.ndarray):
+        from ..lower import lower
+        self.problem, self.p, self.lp = problem, np.asarray(p, float), lower(problem)
+        self.y = np.asarray(self.lp.y_start, float).copy()
+        self.last_grad: np.ndarray | None = None
+
+    def evaluate(self, x: np.ndarray) -> Evaluation:
+        from ..sensitivity import follower_response, sensitivity
+        from ..sensitivity.response import follower_solver
+        x = np.asarray(x, float)
+        fr = follower_response(self.problem, x, parameters=self.p, start=self.y)
+        its = int(follower_solver(self.lp).solver.solver.stats().get("iter_count", 0))
+        s = sensitivity(self.problem, x, parameters=self.p, response=fr)
+        F = float(self.lp.evaluate("upper_objective", x, fr.y, self.p)[0])
+        grad, kink, note, extra = kink_aware_gradient(s, self.last_grad)
+        self.y, self.last_grad = fr.y.copy(), grad
+        return Evaluation(x.copy(), F, grad, fr.y.copy(), fr.lam.copy(), its, kink, note, extra)
+
+
+def kink_aware_gradient(s: Any, reference: np.ndarray | None) -> tuple[np.ndarray, bool, str, dict]:
+    """∇Φ where it exists; at a kink a one-sided choice per coordinate, else the directional value.
+
+    One-sided rule (g⁺ right, g⁻ left derivative along e_j): step right if g⁺_j < 0, left if
+    g⁻_j > 0, else coordinate j is at a minimum of the kink (0). Along a direction d the
+    directional derivative is dΦ·d, logged as ``directional``.
+    """
+    differentiable = bool(getattr(s, "differentiable", True))
+    try:
+        g = np.asarray(s.hypergradient, float).reshape(-1)
+    except Exception as exc:  # noqa: BLE001 - the sensitivity stage's NotDifferentiable (being added)
+        if type(exc).__name__ != "NotDifferentiable":
+            raise
+        g, differentiable = None, False
+    if differentiable and g is not None and np.all(np.isfinite(g)):
+        return g, False, "", {}
+    extra: dict = {"sensitivity_status": getattr(s, "status", None)}
+    one = None
+    try:
+        one = s.one_sided_hypergradient
+    except Exception:  # noqa: BLE001 - not available at this kind of point
+        one = None
+    if one is not None:
+        gp, gm = np.asarray(one["+"], float), np.asarray(one["-"], float)
+        out = np.where(gp < 0, gp, np.where(gm > 0, gm, 0.0))
+        return out, True, "one-sided derivatives (active set changes here)", extra
+    fallback = np.nan_to_num(g) if g is not None else (np.zeros(s.lp.n_x) if reference is None else reference)
+    if hasattr(s, "directional"):
+        d = -(reference if reference is not None else fallback)
+        try:
+            val = s.directional(d)
+            if isinstance(val, tuple):  # (dy, dlam): dΦ·d = F_x·d + F_y·dy
+                Fx, Fy = s.upper_gradients()
+                val = float(Fx @ d + Fy @ np.asarray(val[0]).reshape(-1))
+            extra["directional"] = float(val)
+        except Exception as exc:  # noqa: BLE001 - logged, the fallback gradient is used
+            extra["directional_error"] = f"{type(exc).__name__}: {exc}"
+    return fallback, True, "not differentiable here: the available hypergradient was used", extra
+
+
+# -- the SciPy driver --------------------------------------------------------------------------
+@dataclass
+class DescentResult:
+    x: np.ndarray
+    last: Evaluation
+    scipy: Any
+    rows: list[dict]
+    evaluations: int
+    stationarity: float
+    tolerance: float = 0.0   # the projected-gradient tolerance used (stopping_tolerance)
+
+
+class ReducedObjective:
+    """x -> (Φ, ∇Φ) with the follower warm-started; remembers the last evaluation."""
+
+    def __init__(self, follower: Any):
+        self.follower, self.last, self.count, self.follower_iterations = follower, None, 0, 0
+        self.kinks: list[int] = []
+
+    def at(self, x: np.ndarray) -> Evaluation:
+        x = np.asarray(x, float)
+        if self.last is None or not np.array_equal(self.last.x, x):
+            self.last = self.follower.evaluate(x)
+            self.count += 1
+            self.follower_iterations += self.last.iterations
+        return self.last
+
+    def __call__(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        e = self.at(x)
+        return e.F, e.grad
+
+
+def stationarity(x: np.ndarray, g: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                 cons: list[dict] | None = None, active_tol: float = 1e-7) -> float:
+    """‖P(x − ∇Φ) − x‖∞ on a box; with general constraints the KKT residual of the nearly active
+    rows (|c| <= active_tol): max(min_{μ≥0} ‖∇Φ − Jᵀμ‖∞, max μ_i |c_i|) (stationarity, complementarity)."""
+    if not cons:
+        return float(np.max(np.abs(np.clip(x - g, lo, hi) - x), initial=0.0))
+    rows, free, vals = [], [], []
+    for c in cons:
+        val, J = np.atleast_1d(c["fun"](x)), np.atleast_2d(c["jac"](x))
+        keep = np.ones(val.size, bool) if c["type"] == "eq" else np.abs(val) <= active_tol
+        rows.append(J[keep])
+        vals.append(np.abs(val[keep]))
+        free += [c["type"] == "eq"] * int(keep.sum())
+    for i in range(x.size):  # active simple bounds as rows ±e_i
+        for side, bound in ((1.0, lo[i]), (-1.0, hi[i])):
+            if np.isfinite(bound) and abs(x[i] - bound) <= active_tol:
+                e = np.zeros(x.size)
+                e[i] = side
+                rows.append(e[None, :])
+                vals.append(np.array([abs(x[i] - bound)]))
+                free.append(False)
+    A = np.vstack(rows) if rows else np.zeros((0, x.size))
+    if A.shape[0] == 0:
+        return float(np.max(np.abs(g)))
+    lb = np.where(free, -np.inf, 0.0)
+    mu = so.lsq_linear(A.T, g, bounds=(lb, np.full(lb.size, np.inf))).x
+    return float(max(np.max(np.abs(g - A.T @ mu)), np.max(np.abs(mu) * np.concatenate(vals))))
+
+
+def descend(reduced: ReducedObjective, x0: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+            constraints: list[dict], optimizer: str, max_iter: int, tol: float,
+            progress: bool = True) -> DescentResult:
+    """Run the chosen SciPy optimizer on Φ; one log row per iteration (and one for the start)."""
+    from tqdm.auto import tqdm
+    t0 = time.perf_counter()
+    rows: list[dict] = []
+    bounds = so.Bounds(lo, hi) if np.any(np.isfinite(lo)) or np.any(np.isfinite(hi)) else None
+    x0 = np.clip(np.asarray(x0, float), lo, hi)
+    seen = {"its": 0}
+    bar = tqdm(total=max_iter, desc=f"hypergradient ({optimizer})", disable=not progress, leave=False)
+
+    def record(x: np.ndarray) -> None:
+        e = reduced.at(x)
+        pg = stationarity(x, e.grad, lo, hi, constraints, active_tol=max(1e-7, np.sqrt(tol)))
+        row = {"iteration": len(rows), "F": e.F, "projected_gradient": pg,
+               "follower_iterations": reduced.follower_iterations - seen["its"], "evaluations": reduced.count,
+               "time_s": time.perf_counter() - t0, "kink": e.kink}
+        if e.kink:
+            row["kink_note"] = e.note
+            row.update({k: v for k, v in e.extra.items() if k in ("directional", "sensitivity_status")})
+        seen["its"] = reduced.follower_iterations
+        rows.append(row)
+        if rows[-1]["iteration"]:
+            bar.update(1)
+        bar.set_postfix(F=f"{e.F:.6g}", pg=f"{pg:.2e}", refresh=False)
+
+    def callback(xk: Any, *_: Any) -> None:
+        record(np.asarray(getattr(xk, "x", xk), float))
+
+    record(x0)
+    pgtol = stopping_tolerance(tol, rows[0]["F"], rows[0]["projected_gradient"])
+    try:
+        if optimizer == "L-BFGS-B":
+            res = so.minimize(reduced, x0, jac=True, method="L-BFGS-B", bounds=bounds, callback=callback,
+                              options={"maxiter": max_iter, "gtol": pgtol, "ftol": 1e-15, "maxcor": 30})
+        elif optimizer == "SLSQP":
+            res = so.minimize(reduced, x0, jac=True, method="SLSQP", bounds=bounds, constraints=constraints,
+                              callback=callback, options={"maxiter": max_iter, "ftol": tol * tol})
+        else:
+            cons = [so.NonlinearConstraint(c["fun"], 0.0, 0.0 if c["type"] == "eq" else np.inf, jac=c["jac"])
+                    for c in constraints]
+            res = so.minimize(reduced, x0, jac=True, method="trust-constr", bounds=bounds, constraints=cons,
+                              hess=so.BFGS(), callback=callback,
+                              options={"maxiter": max_iter, "gtol": pgtol, "xtol": 1e-12, "barrier_tol": 1e-2 * tol,
+                                       "initial_barrier_parameter": 1e-3, "initial_constr_penalty": 10.0})
+    finally:
+        bar.close()
+    x = np.clip(np.asarray(res.x, float), lo, hi)
+    if not rows or not np.array_equal(reduced.at(x).x, x) or rows[-1]["F"] != reduced.at(x).F:
+        record(x)
+    last = reduced.at(x)
+    return DescentResult(x, last, res, rows, reduced.count, rows[-1]["projected_gradient"], pgtol)
+
+
+def stopping_tolerance(tol: float, F0: float, pg0: float) -> float:
+    """The projected-gradient tolerance: ``tol`` relative to the problem's own scale,
+
+        pgtol = tol · max(|Φ(x₀)|, ‖P(x₀ − ∇Φ(x₀)) − x₀‖∞)      (``tol`` itself when both are 0).
+
+    Why relative: a first-order stop ‖pg‖ <= ε changes Φ by about ‖pg‖²/curvature, so an absolute
+    ε means over-iterating on a loss of size 10² and stopping too early on one of size 10⁻²; scaling
+    by |Φ| (and the initial gradient, for Φ near 0) makes ``tol`` a relative accuracy of Φ. Measured
+    on the ridge families (``benchmarks/hypergradient``): tol = 1e-6 stops with Φ within ~1e-8
+    relative of its converged value.
+    """
+    scale = max(abs(float(F0)), float(pg0))
+    return float(tol * scale) if np.isfinite(scale) and scale > 0 else float(tol)
