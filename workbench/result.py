@@ -122,8 +122,8 @@ class BilevelResult:
 
     def _value(self, which: str) -> float:
         self._point()
-        from .lower import lower  # the result reads the numeric model; it never changes it
-        lp = lower(self.problem)
+        from .lower import lower_matrix  # the result reads the numeric model; it never changes it
+        lp = lower_matrix(self.problem)   # a vector declaration's MX form: no SX graph built for one value
         v = float(lp.evaluate(f"{which}_objective", self.x, self.y, self.parameters, self.lam, self.mu)[0])
         sense = self.problem.upper_sense if which == "upper" else self.problem.lower_sense
         return -v if sense == "max" else v

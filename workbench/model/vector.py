@@ -5,7 +5,10 @@
 
 ``F``, ``f`` and every constraint block are callables ``(x, y, p) -> CasADi expression``
 built with matrix operations (``ca.mtimes(A, y)``, ``ca.sumsqr``, ``ca.dot``) where ``x``,
-``y`` are CasADi SX column symbols and ``p`` is a dict ``{block name: SX column}``; data
+``y`` are CasADi column symbols and ``p`` is a dict ``{block name: column}``, SX or MX: the same
+callable builds the MX model (on construction, which checks every block's shape; one node per
+matrix product, what the hypergradient route reads via ``workbench.lower.lower_matrix``) and,
+on first use, the SX model the KKT route needs (``workbench.lower.lower``); data
 enter as sparse CasADi matrices (:func:`sparse_dm` from NumPy/SciPy). Constraint blocks
 are columns ``>= 0`` (``lower_ineq``) or ``== 0`` (``lower_eq``); row ``i`` of block
 ``"cap"`` is named ``"cap[i]"`` (its multiplier key). Bounds become rows ``"y_lb[i]"``,
@@ -24,7 +27,7 @@ sparse ``mtimes`` builds the graph in time linear in the number of nonzeros, and
 representation every later stage reads anyway. The object offers what the pipeline reads
 from a :class:`~workbench.model.BilevelProblem` (``leader``/``follower`` SymPy symbols ``x0..``
 made lazily for naming only, named ``g``/``h`` rows, ``parameter_vector``, ``point_vector``,
-``start``, senses) and lowers itself via ``_lower()``; symbolic routes and analyses
+``start``, senses) and lowers itself via ``_lower(form)``; symbolic routes and analyses
 (substitution, reaction maps, LaTeX) raise :class:`~workbench.errors.MethodError`.
 """
 from __future__ import annotations
@@ -95,7 +98,9 @@ class VectorBilevelProblem:
         self.info: dict[str, Any] = dict(info or {})
         self._lazy: dict[str, Any] = {}
         self._sizes: dict[str, list[tuple[str, int]]] = {}
-        self._lazy["lowered"] = self._lower()  # builds every block once: shape errors surface here
+        # Every block is built once, in MX (one node per matrix product: cheap for dense data), so
+        # shape errors surface here; the SX model the KKT route needs is built on first use.
+        self._lazy["lowered_mx"] = self._lower("MX")
 
     @staticmethod
     def _check_blocks(blocks: Mapping[str, Block] | None, where: str) -> dict[str, Block]:
@@ -110,9 +115,9 @@ class VectorBilevelProblem:
         return out
 
     # -- building the CasADi model (linear in nnz: matrix operations only) -------
-    def _symbols(self) -> tuple[Any, Any, Any, dict]:
-        x, y = ca.SX.sym(self.leader_name, self._n_x), ca.SX.sym(self.follower_name, self._n_y)
-        p = ca.SX.sym("p", sum(v.size for v in self.parameter_blocks.values()))
+    def _symbols(self, sym: Any = ca.SX) -> tuple[Any, Any, Any, dict]:
+        x, y = sym.sym(self.leader_name, self._n_x), sym.sym(self.follower_name, self._n_y)
+        p = sym.sym("p", sum(v.size for v in self.parameter_blocks.values()))
         blocks, o = {}, 0
         for k, v in self.parameter_blocks.items():
             blocks[k] = p[o:o + v.size]
@@ -120,23 +125,26 @@ class VectorBilevelProblem:
         return x, y, p, blocks
 
     def _column(self, fn: Block, args: tuple, what: str) -> Any:
+        sym = type(args[0])
         try:
             e = fn(*args)
+            e = sym(e) if not isinstance(e, sym) else e
         except (TypeError, ValueError, RuntimeError, NotImplementedError) as exc:
             raise ModelError(f"{what} could not be built from (x, y, p): {exc}") from exc
-        e = ca.SX(e) if not isinstance(e, ca.SX) else e
         if e.size2() != 1 and e.size1() == 1:
             e = e.T
         if e.size2() != 1:
             raise ModelError(f"{what} has shape {e.shape}; a block must be a column (n, 1)")
         return e
 
-    def _lower(self) -> Any:
-        """The CasADi model (``workbench.lower.lower`` calls this once per problem object)."""
+    def _lower(self, form: str = "SX") -> Any:
+        """The CasADi model in SX (``workbench.lower.lower`` calls this once per problem object:
+        scalar graphs, what the KKT route's exact Hessians need) or MX (``lower_matrix``: one node
+        per matrix product, what the hypergradient route and its certificate use)."""
         from ..lower.lowered import LoweredProblem
-        if "lowered" in self._lazy:
-            return self._lazy.pop("lowered")
-        x, y, p, pb = self._symbols()
+        if form == "MX" and "lowered_mx" in self._lazy:
+            return self._lazy["lowered_mx"]
+        x, y, p, pb = self._symbols({"SX": ca.SX, "MX": ca.MX}[form])
         args = (x, y, pb)
         sign = {"min": 1.0, "max": -1.0}
         F = sign[self.upper_sense] * self._column(self._F, args, "upper objective")
@@ -153,7 +161,7 @@ class VectorBilevelProblem:
                 parts += self._bound_rows(x, self.x_lb, self.x_ub, "x")
             if key == "lower_ineq":
                 parts += self._bound_rows(y, self.y_lb, self.y_ub, "y")
-            cols[key] = ca.vertcat(*[e for _, e in parts]) if parts else ca.SX(0, 1)
+            cols[key] = ca.vertcat(*[e for _, e in parts]) if parts else type(x)(0, 1)
             sizes[key] = [(k, int(e.size1())) for k, e in parts]
         self._sizes = sizes
         names = {key: [nm for k, n in sizes[key] for nm in self._names_of_block(k, n)] for key in sizes}

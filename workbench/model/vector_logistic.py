@@ -16,8 +16,17 @@ follower's Hessian numerically singular (condition ≳ 1e16); e^{−20} ≈ 2e-9
 Pass ``x_bounds=None`` for a free x.
 
 Every block is written with ``ca.mtimes`` on CasADi DM data, so the same callables build SX
-(the pipeline's lowering, certificate) and MX graphs (the hypergradient route's follower
-oracle: gradient, Hessian-vector and mixed products in reverse mode, cost linear in the data).
+(the pipeline's lowering for the KKT route) and MX graphs (the hypergradient route's lowering
+and certificate: one node per matrix product). The DM copies of the data are made once per
+block (``_dm``): converting a dense 200 × 10⁴ array to a DM takes about a second.
+
+Each block also states its derivatives in NumPy (``numeric``, ``mixed``, ``hessian_vector``; the
+protocol of :class:`workbench.solve.leader_descent.SmoothFollower`), the same functions as the
+CasADi expressions (``tests/test_hypergradient.py`` checks the two against each other). Why:
+CasADi's virtual machine evaluates a dense ``mtimes`` by a scalar loop over the nonzeros, while
+NumPy hands it to BLAS; the route evaluates these products hundreds of times (measured in
+``benchmarks/hypergradient``: the MX oracle was half of the route's time on make_regression 10⁴
+and most of it for logistic regression on load_digits).
 ``ridge`` additionally states its Hessian in closed form (``hessian(x)`` = XᵀX/n + diag(e^x),
 constant in w), so the route solves it by one Cholesky factorisation instead of Newton steps.
 """
@@ -28,6 +37,8 @@ from typing import Any
 
 import casadi as ca
 import numpy as np
+import scipy.linalg as sla
+from scipy.special import expit
 
 from ..errors import ValueInputError
 
@@ -61,8 +72,75 @@ def _weighted_squares(x: Any, W: Any, penalty: str) -> Any:
     return 0.5 * ca.exp(x[0]) * ca.sumsqr(W)
 
 
+def _weights(x: np.ndarray, shape: tuple[int, int], penalty: str) -> np.ndarray:
+    """Λ(x) of W's shape with penalty ½ Σ Λ ⊙ W²: e^{x_j} on row j, e^{x_k} on column k, or e^{x_0}."""
+    e = np.exp(np.asarray(x, float).reshape(-1))
+    if penalty == "per_feature":
+        return np.broadcast_to(e[:, None], shape)
+    if penalty == "per_class":
+        return np.broadcast_to(e[None, :], shape)
+    return np.full(shape, e[0])
+
+
+def _reduce(A: np.ndarray, penalty: str) -> np.ndarray:
+    """Σ of A over the block each x_j penalises (∂/∂x_j of ½ Σ Λ ⊙ W² is ½ Σ_block Λ ⊙ W²)."""
+    if penalty == "per_feature":
+        return A.sum(axis=1)
+    if penalty == "per_class":
+        return A.sum(axis=0)
+    return np.array([A.sum()])
+
+
+class _Block:
+    """Shared NumPy side of the family blocks: cached DM data, the penalty's derivatives.
+
+    Subclasses define ``_data_term(W) -> (value, ∇_W)``, ``_data_hv(W, V)`` and ``_shape``.
+    ``numeric``, ``mixed`` and ``hessian_vector`` work on the flat y = vec(W) (column-major,
+    as ``ca.reshape``) and mirror ``__call__`` (which has no parameter blocks).
+    """
+
+    def _dm(self, name: str) -> ca.DM:
+        cache = self.__dict__.setdefault("_dm_cache", {})
+        if name not in cache:
+            cache[name] = ca.DM(getattr(self, name))
+        return cache[name]
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k not in ("_dm_cache", "_p_cache", "_triu")}
+
+    def _W(self, y: Any) -> np.ndarray:
+        return np.asarray(y, float).reshape(self._shape, order="F")
+
+    def numeric(self, x: Any, y: Any) -> tuple[float, np.ndarray, np.ndarray]:
+        """(f, ∇_x f, ∇_y f) at numeric (x, y)."""
+        W = self._W(y)
+        val, g = self._data_term(W)
+        gx = np.zeros(np.size(x))
+        if self.penalty is not None:
+            L = _weights(x, W.shape, self.penalty)
+            val += 0.5 * float(np.sum(L * W * W))
+            g = g + L * W
+            gx = _reduce(0.5 * L * W * W, self.penalty)
+        return float(val), gx, g.reshape(-1, order="F")
+
+    def hessian_vector(self, x: Any, y: Any, v: Any) -> np.ndarray:
+        """∇²_yy f · v."""
+        W, V = self._W(y), self._W(v)
+        out = self._data_hv(W, V)
+        if self.penalty is not None:
+            out = out + _weights(x, W.shape, self.penalty) * V
+        return out.reshape(-1, order="F")
+
+    def mixed(self, x: Any, y: Any, v: Any) -> np.ndarray:
+        """∇_x (∇_y f · v) = Σ_block Λ ⊙ W ⊙ V (the data term does not depend on x)."""
+        if self.penalty is None:
+            return np.zeros(np.size(x))
+        W, V = self._W(y), self._W(v)
+        return _reduce(_weights(x, W.shape, self.penalty) * W * V, self.penalty)
+
+
 @dataclass
-class _SquaredLoss:
+class _SquaredLoss(_Block):
     """1/(2n) ‖X w − t‖² (+ the e^x ridge penalty when ``penalty`` is set)."""
 
     X: np.ndarray
@@ -70,9 +148,21 @@ class _SquaredLoss:
     penalty: str | None = None
 
     def __call__(self, x: Any, y: Any, p: dict) -> Any:
-        r = ca.mtimes(ca.DM(self.X), y) - ca.DM(self.t)
+        r = ca.mtimes(self._dm("X"), y) - self._dm("t")
         f = ca.sumsqr(r) / (2 * self.X.shape[0])
         return f if self.penalty is None else f + _weighted_squares(x, y, self.penalty)
+
+    @property
+    def _shape(self) -> tuple[int, int]:
+        return (self.X.shape[1], 1)
+
+    def _data_term(self, W: np.ndarray) -> tuple[float, np.ndarray]:
+        n = self.X.shape[0]
+        r = self.X @ W - self.t
+        return float(np.sum(r * r)) / (2 * n), self.X.T @ r / n
+
+    def _data_hv(self, W: np.ndarray, V: np.ndarray) -> np.ndarray:
+        return self.X.T @ (self.X @ V) / self.X.shape[0]
 
     def _penalties(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, float).reshape(-1)
@@ -104,16 +194,16 @@ class _SquaredLoss:
         Both matrices are positive definite for every x (D ≻ 0), so the factorisation cannot fail
         on a well-posed point; a failure is reported as a LinAlgError by SciPy.
         """
-        import scipy.linalg as sla
         n, d = self.X.shape
         D = self._penalties(x)
         if d <= n:
             c = sla.cho_factor(self.hessian(x), check_finite=True)
             return lambda b: sla.cho_solve(c, b)
         XD = self.X / D                       # X D⁻¹  (n×d)
-        K = XD @ self.X.T
+        # K = X D⁻¹ Xᵀ + nI by BLAS syrk on X D^{-1/2} (the lower triangle only: half a GEMM's flops)
+        K = sla.blas.dsyrk(1.0, (self.X / np.sqrt(D)).T, trans=1, lower=1)
         K[np.diag_indices(n)] += n
-        c = sla.cho_factor(K, check_finite=True)
+        c = sla.cho_factor(K, lower=True, check_finite=True)
 
         def once(b: np.ndarray) -> np.ndarray:
             return b / D - XD.T @ sla.cho_solve(c, XD @ b)
@@ -126,7 +216,7 @@ class _SquaredLoss:
 
 
 @dataclass
-class _LogLoss:
+class _LogLoss(_Block):
     """Mean multinomial (K ≥ 2 columns) or binary (K = 1) log-loss (+ the e^x penalty)."""
 
     X: np.ndarray
@@ -137,13 +227,78 @@ class _LogLoss:
         n, d = self.X.shape
         K = self.Y.shape[1]
         W = ca.reshape(y, d, K)
-        Z = ca.mtimes(ca.DM(self.X), W)
+        Z = ca.mtimes(self._dm("X"), W)
         if K == 1:
-            loss = ca.sum1(ca.log1p(ca.exp(Z)) - Z * ca.DM(self.Y)) / n
+            loss = ca.sum1(ca.log1p(ca.exp(Z)) - Z * self._dm("Y")) / n
         else:
             lse = ca.log(ca.mtimes(ca.exp(Z), ca.DM.ones(K, 1)))
-            loss = (ca.sum1(lse) - ca.sum1(ca.sum2(Z * ca.DM(self.Y)))) / n
+            loss = (ca.sum1(lse) - ca.sum1(ca.sum2(Z * self._dm("Y")))) / n
         return loss if self.penalty is None else loss + _weighted_squares(x, W, self.penalty)
+
+    @property
+    def _shape(self) -> tuple[int, int]:
+        return (self.X.shape[1], self.Y.shape[1])
+
+    def _probabilities(self, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(per-row loss terms, P) at W: sigmoid / softmax probabilities, computed without overflow.
+
+        The last W's answer is kept: conjugate gradients call the Hessian product many times at
+        one W, and recomputing X W and the softmax would double each product's cost."""
+        last = self.__dict__.get("_p_cache")
+        if last is not None and last[0].shape == W.shape and np.array_equal(last[0], W):
+            return last[1], last[2]
+        Z = self.X @ W
+        if Z.shape[1] == 1:
+            terms, P = np.logaddexp(0.0, Z[:, 0]) - Z[:, 0] * self.Y[:, 0], expit(Z)
+        else:
+            m = Z.max(axis=1, keepdims=True)
+            E = np.exp(Z - m)
+            s = E.sum(axis=1, keepdims=True)
+            terms, P = (m + np.log(s))[:, 0] - np.sum(Z * self.Y, axis=1), E / s
+        self.__dict__["_p_cache"] = (W.copy(), terms, P)
+        return terms, P
+
+    def _data_term(self, W: np.ndarray) -> tuple[float, np.ndarray]:
+        terms, P = self._probabilities(W)
+        return float(np.mean(terms)), self.X.T @ (P - self.Y) / self.X.shape[0]
+
+    def hessian_at(self, x: Any, y: Any) -> np.ndarray:
+        """∇²_yy f at (x, y), dense (dK × dK, y = vec(W) column-major): Σ_i (x_i x_iᵀ) ⊗ S_i / n + diag(Λ).
+
+        Softmax: S_i = diag(p_i) − p_i p_iᵀ, so with U = [P_1 ⊙ X, …, P_K ⊙ X] (n × dK) the data
+        term is blockdiag(Xᵀ diag(P_k) X) − UᵀU, all / n (UᵀU by BLAS syrk: one n·(dK)² product).
+        Sigmoid: Xᵀ diag(p (1 − p)) X / n.
+        """
+        W = self._W(y)
+        _, P = self._probabilities(W)
+        n, d = self.X.shape
+        K = W.shape[1]
+        if K == 1:
+            H = self.X.T @ (self.X * (P * (1.0 - P))) / n
+        else:
+            U = np.empty((n, K * d), order="F")
+            for k in range(K):
+                U[:, k * d:(k + 1) * d] = self.X * P[:, k:k + 1]
+            H = sla.blas.dsyrk(-1.0 / n, U, trans=1, lower=1)
+            iu = self.__dict__.get("_triu")
+            if iu is None or iu[0].size != (K * d) * (K * d - 1) // 2:
+                iu = self.__dict__["_triu"] = np.triu_indices(K * d, 1)
+            H[iu] = H.T[iu]                      # mirror the lower triangle syrk filled
+            for k in range(K):                   # Xᵀ diag(P_k) X = Xᵀ U_k
+                H[k * d:(k + 1) * d, k * d:(k + 1) * d] += self.X.T @ U[:, k * d:(k + 1) * d] / n
+        if self.penalty is not None:
+            H[np.diag_indices(d * K)] += _weights(x, W.shape, self.penalty).reshape(-1, order="F")
+        return H
+
+    def _data_hv(self, W: np.ndarray, V: np.ndarray) -> np.ndarray:
+        """Xᵀ S X V / n with S_i = diag(p_i) − p_i p_iᵀ (softmax) or p_i (1 − p_i) (sigmoid)."""
+        _, P = self._probabilities(W)
+        U = self.X @ V
+        if W.shape[1] == 1:
+            R = P * (1.0 - P) * U
+        else:
+            R = P * U - P * np.sum(P * U, axis=1, keepdims=True)
+        return self.X.T @ R / self.X.shape[0]
 
 
 def ridge_problem(cls: Any, X: Any, t: Any, X_val: Any, t_val: Any, *, penalty: str = "per_feature",

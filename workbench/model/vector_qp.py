@@ -134,6 +134,38 @@ class _FollowerQP:
             f += 0.5 * ca.dot(ca.mtimes(_dm(self.E), x), y * y)
         return f
 
+    # NumPy/SciPy derivatives (the protocol of workbench.solve.leader_descent.numeric_blocks;
+    # Q is symmetric: qp_from_arrays stores (Q + Qᵀ)/2)
+    def numeric(self, x: Any, y: Any) -> tuple[float, np.ndarray, np.ndarray]:
+        """(f, ∇_x f, ∇_y f): ∇_y f = Qy + (Ex) ⊙ y + c + Cx, ∇_x f = ½ Eᵀ(y ⊙ y) + Cᵀy."""
+        x, y = np.asarray(x, float).reshape(-1), np.asarray(y, float).reshape(-1)
+        Qy = self.Q @ y
+        lin = self.c + (0.0 if self.C is None else self.C @ x)
+        ex = 0.0 if self.E is None else self.E @ x
+        val = 0.5 * y @ Qy + lin @ y + (0.0 if self.E is None else 0.5 * ex @ (y * y))
+        gx = np.zeros(x.size)
+        if self.C is not None:
+            gx = gx + self.C.T @ y
+        if self.E is not None:
+            gx = gx + 0.5 * (self.E.T @ (y * y))
+        return float(val), np.asarray(gx).reshape(-1), np.asarray(Qy + ex * y + lin).reshape(-1)
+
+    def hessian_vector(self, x: Any, y: Any, v: Any) -> np.ndarray:
+        """(Q + diag(E x)) v."""
+        v = np.asarray(v, float).reshape(-1)
+        ex = 0.0 if self.E is None else self.E @ np.asarray(x, float).reshape(-1)
+        return np.asarray(self.Q @ v + ex * v).reshape(-1)
+
+    def mixed(self, x: Any, y: Any, v: Any) -> np.ndarray:
+        """∇_x(∇_y f · v) = Eᵀ(y ⊙ v) + Cᵀv."""
+        y, v = np.asarray(y, float).reshape(-1), np.asarray(v, float).reshape(-1)
+        out = np.zeros(np.size(x))
+        if self.C is not None:
+            out = out + self.C.T @ v
+        if self.E is not None:
+            out = out + self.E.T @ (y * v)
+        return np.asarray(out).reshape(-1)
+
 
 @dataclass
 class _LeaderQP:
@@ -152,6 +184,18 @@ class _LeaderQP:
         if self.M is not None:
             F += 0.5 * ca.sumsqr(ca.mtimes(_dm(self.M), y) - _dm(self.m))
         return F
+
+    def numeric(self, x: Any, y: Any) -> tuple[float, np.ndarray, np.ndarray]:
+        """(F, ∇_x F, ∇_y F): ∇_x F = ½(P + Pᵀ)x + q, ∇_y F = Mᵀ(My − m) + d."""
+        x, y = np.asarray(x, float).reshape(-1), np.asarray(y, float).reshape(-1)
+        val, gx, gy = self.q @ x + self.d @ y, self.q.copy(), self.d.copy()
+        if self.P is not None:
+            Px, PTx = self.P @ x, self.P.T @ x
+            val, gx = val + 0.5 * x @ Px, gx + 0.5 * (Px + PTx)
+        if self.M is not None:
+            r = self.M @ y - self.m
+            val, gy = val + 0.5 * r @ r, gy + self.M.T @ r
+        return float(val), np.asarray(gx).reshape(-1), np.asarray(gy).reshape(-1)
 
 
 @dataclass

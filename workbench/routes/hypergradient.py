@@ -28,12 +28,11 @@ import scipy.sparse as sps
 from threadpoolctl import threadpool_limits
 
 from ..errors import MethodError, SolverFailure, ValueInputError
-from ..lower import LoweredProblem, lower
+from ..lower import LoweredProblem, lower, lower_matrix
 from ..result import BilevelResult
 from ..solve import box_from_constraints
-from ..solve.leader_descent import (OPTIMIZERS, KKTFollower, ReducedObjective, SmoothFollower, descend, factor_pd,
-                                    install_mx_functions,
-                                    matrix_follower_solver, smooth_follower_applies)
+from ..solve.leader_descent import (OPTIMIZERS, KKTFollower, LazyFollowerSolver, ReducedObjective, SmoothFollower,
+                                    descend, factor_pd, matrix_follower_solver, smooth_follower_applies)
 from ..status import SolverStats, Status
 
 FOLLOWERS = ("auto", "matrix", "kkt")
@@ -63,7 +62,12 @@ def solve_hypergradient(problem: Any, start: Any = None, max_iter: int = 500, to
     """
     t0 = time.monotonic()
     _check_options(unknown, max_iter, tol, optimizer, follower, certify_starts, blas_threads)
-    lp = lower(problem)
+    use_matrix = smooth_follower_applies(problem) if follower == "auto" else follower == "matrix"
+    if use_matrix and not smooth_follower_applies(problem):
+        raise MethodError("follower='matrix' needs a VectorBilevelProblem whose follower has no constraints; "
+                          "use follower='kkt'")
+    # The matrix engine never needs the SX model: its leader rows, box and certificate read the MX form
+    lp = lower_matrix(problem) if use_matrix else lower(problem)
     p = problem.parameter_vector(parameters)
     x0 = _start(problem, lp, start)
     lo, hi = box_from_constraints(lp, "x")
@@ -73,10 +77,6 @@ def solve_hypergradient(problem: Any, start: Any = None, max_iter: int = 500, to
     if optimizer == "L-BFGS-B" and constraints:
         raise MethodError(f"optimizer='L-BFGS-B' handles bounds only; the leader has general constraints "
                           f"{general_names[:3]}: use optimizer='SLSQP' or 'trust-constr'")
-    use_matrix = smooth_follower_applies(problem) if follower == "auto" else follower == "matrix"
-    if use_matrix and not smooth_follower_applies(problem):
-        raise MethodError("follower='matrix' needs a VectorBilevelProblem whose follower has no constraints; "
-                          "use follower='kkt'")
     engine = SmoothFollower(problem, p) if use_matrix else KKTFollower(problem, p)
     reduced = ReducedObjective(engine)
     base = dict(problem=problem, method="hypergradient", parameters=p)
@@ -111,20 +111,25 @@ def _certify(problem: Any, lp: LoweredProblem, x, y, p, lam, engine, n_random, g
     """The one call into the certificate stage (its signature is changing: keep it here only).
 
     Convexity is proven by, cheapest first: the engine's factorisation of a stated constant
-    Hessian (H ≻ 0 at x), the family's construction, or the certificate stage's own test.
+    Hessian (H ≻ 0 at x), the family's construction, or the certificate stage's own test (on
+    the SX model, built on demand: its curvature analysis walks scalar graphs).
+    With the matrix engine ``lp`` is the MX form: a convex follower's certificate needs only
+    f, ∇_y f and (if the KKT residual does not check out) one re-solve, by Ipopt on the MX form
+    (built only then). A follower not proven convex is certified on the SX model as before.
     """
     from .. import certify as cert
     info = getattr(problem, "info", None)
     declared = isinstance(info, dict) and bool(info.get("follower_convex_by_construction"))
     proven_at = getattr(engine, "hessian_proven_pd_at", None)
     proven = declared or (proven_at is not None and np.array_equal(proven_at, x))
-    convex = proven or cert.follower_is_convex(lp, x, p)
+    convex = proven or cert.follower_is_convex(lower(problem), x, p)
     follower = None
-    if isinstance(engine, SmoothFollower):
-        follower = matrix_follower_solver(problem, lp)
-        install_mx_functions(problem, lp)
+    if isinstance(engine, SmoothFollower) and convex:
+        follower = LazyFollowerSolver(lambda: matrix_follower_solver(problem, lp))
+    else:
+        lp = lower(problem)
     return cert.certify(lp, x, y, p, lam, follower=follower, n_random=n_random, gap_tol=gap_tol,
-                        feas_tol=feas_tol, follower_convex=convex)
+                        feas_tol=feas_tol, follower_convex=convex, use_global=isinstance(lp.x, ca.SX))
 
 
 def _check_options(unknown: dict, max_iter: Any, tol: Any, optimizer: Any, follower: Any, certify_starts: Any,
@@ -161,9 +166,10 @@ def _general_constraints(problem: Any, lp: LoweredProblem, p: np.ndarray) -> tup
     """Leader rows that are not simple bounds, as SciPy constraint dicts of x (>= 0 / == 0)."""
     keep, names = [], []
     for k in range(int(lp.G.numel())):
-        e, name = lp.G[k], lp.G_names[k] if k < len(lp.G_names) else k
+        name = lp.G_names[k] if k < len(lp.G_names) else k
         if isinstance(name, str) and (name.startswith("x_lb[") or name.startswith("x_ub[")):
-            continue
+            continue  # a declared bound row (known_boxes), read by box_from_constraints
+        e = lp.G[k]
         if not ca.depends_on(e, ca.vertcat(lp.y, lp.p)) and ca.is_linear(e, lp.x) \
                 and int(np.count_nonzero(ca.evalf(ca.jacobian(e, lp.x)).full())) == 1:
             continue  # a simple bound: box_from_constraints read it
@@ -196,7 +202,7 @@ def auto_applies(problem: Any, options: Mapping) -> tuple[bool, str]:
         return False, f"options {other} are the KKT route's"
     if options.get("time_limit") is not None:
         return False, "time_limit given (the hypergradient route has none)"
-    lp = lower(problem)
+    lp = lower_matrix(problem)
     if int(lp.H.numel()) or any(not (isinstance(n, str) and n.startswith(("x_lb[", "x_ub["))) for n in lp.G_names):
         return False, "the leader has general constraints"
     info = getattr(problem, "info", None)

@@ -11,10 +11,13 @@ and with follower constraints the same adjoint runs on the active-set KKT matrix
 * :class:`SmoothFollower` — a follower without constraints and with a positive definite
   Hessian (strictly convex: y* unique and smooth). Its derivatives are CasADi MX reverse-mode
   products of the declaration's matrix expressions (gradient, Hessian-vector, mixed product:
-  cost linear in the data, no dense symbolic Hessian). A follower that is quadratic in y and
+  cost linear in the data, no dense symbolic Hessian), or the NumPy derivatives a block states
+  (:func:`numeric_blocks`: BLAS instead of CasADi's scalar loop for dense data). A follower that is quadratic in y and
   states its Hessian (``hessian(x)``) is solved by one Cholesky factorisation (SciPy), which
-  also serves the adjoint; otherwise Newton–CG (SciPy ``trust-krylov``) re-solves from the
-  previous y and conjugate gradients (SciPy) give the adjoint.
+  also serves the adjoint; one that states ``hessian_at(x, y)`` (logistic regression, n_y <=
+  DENSE_NEWTON_MAX) by damped Newton with Cholesky, whose last factor serves the adjoint;
+  otherwise Newton–CG (SciPy ``trust-krylov``) re-solves from the previous y and conjugate
+  gradients (SciPy) give the adjoint.
 * :class:`KKTFollower` — any follower the pipeline can lower: a tight Ipopt re-solve
   warm-started at the previous y (``follower_response``) and the sensitivity stage. Where the
   active set changes (weakly active rows: Φ has a kink) it uses one-sided derivatives.
@@ -38,6 +41,7 @@ import scipy.sparse.linalg as spla
 from ..errors import MethodError, SolverFailure
 
 OPTIMIZERS = ("L-BFGS-B", "SLSQP", "trust-constr")
+DENSE_NEWTON_MAX = 3000   # n_y up to which a stated dense Hessian (hessian_at) is formed and factorised
 
 
 @dataclass
@@ -80,13 +84,30 @@ class SmoothFollower:
 
     def __init__(self, problem: Any, p: np.ndarray, tol: float = 1e-10):
         self.problem, self.p, self.tol = problem, np.asarray(p, float), tol
-        n_x, n_y = problem.n_x, problem.n_y
-        x, y, v = ca.MX.sym("x", n_x), ca.MX.sym("y", n_y), ca.MX.sym("v", n_y)
+        sign = {"min": 1.0, "max": -1.0}
+        self.sign = sign[problem.lower_sense]
+        if numeric_blocks(problem):
+            f_, F_ = problem._f, problem._F
+            self._f = lambda x, y: f_.numeric(x, y)[::2]                      # (f, ∇_y f)
+            self._hv = f_.hessian_vector
+            self._mixed = f_.mixed
+            self._F = lambda x, y: (*F_.numeric(x, y), f_.numeric(x, y)[2])   # (F, F_x, F_y, ∇_y f)
+        else:
+            self._mx_oracle(problem, sign)
+        self._hessian = _stated_hessian(problem) if problem.lower_sense == "min" else None
+        hess_at = getattr(getattr(problem, "_f", None), "hessian_at", None)
+        self._hessian_at = hess_at if (self._hessian is None and callable(hess_at) and numeric_blocks(problem)
+                                       and problem.n_y <= DENSE_NEWTON_MAX) else None
+        self.y = np.asarray(problem.y_start, float).copy()
+        self.hessian_proven_pd_at: np.ndarray | None = None
+
+    def _mx_oracle(self, problem: Any, sign: dict) -> None:
+        """(f, ∇_y f), ∇²_yy f·v, ∇_x(∇_y f·v) and (F, F_x, F_y, ∇_y f) as MX Functions."""
+        x, y, v = ca.MX.sym("x", problem.n_x), ca.MX.sym("y", problem.n_y), ca.MX.sym("v", problem.n_y)
         pb, o = {}, 0
         for k, val in problem.parameter_blocks.items():
             pb[k] = ca.DM(self.p[o:o + val.size])
             o += val.size
-        sign = {"min": 1.0, "max": -1.0}
         f = sign[problem.lower_sense] * problem._f(x, y, pb)
         F = sign[problem.upper_sense] * problem._F(x, y, pb)
         gy = ca.gradient(f, y)
@@ -94,10 +115,6 @@ class SmoothFollower:
         self._hv = ca.Function("hv", [x, y, v], [ca.jtimes(gy, y, v)])
         self._mixed = ca.Function("mixed", [x, y, v], [ca.gradient(ca.dot(gy, v), x)])
         self._F = ca.Function("F", [x, y], [F, ca.gradient(F, x), ca.gradient(F, y), gy])  # one call per point
-        self.sign = sign[problem.lower_sense]
-        self._hessian = _stated_hessian(problem) if problem.lower_sense == "min" else None
-        self.y = np.asarray(problem.y_start, float).copy()
-        self.hessian_proven_pd_at: np.ndarray | None = None
 
     def _solve_linear(self, H: Any) -> Callable[[np.ndarray], np.ndarray]:
         return factor_pd(H)
@@ -120,7 +137,9 @@ class SmoothFollower:
     def _newton(self, x: np.ndarray) -> tuple[np.ndarray, int]:
         """Trust-region Newton–CG (SciPy ``trust-krylov``) from the previous y, then full Newton
         steps with a CG solve to 1e-12 (trust-krylov can stall within 1e-9 of a warm start)."""
-        fg = lambda w: (float(self._f(x, w)[0]), np.asarray(self._f(x, w)[1]).reshape(-1))  # noqa: E731
+        def fg(w: np.ndarray) -> tuple[float, np.ndarray]:
+            val, g = self._f(x, w)
+            return float(val), np.asarray(g, float).reshape(-1)
         with np.errstate(invalid="ignore"):
             res = so.minimize(fg, self.y, jac=True, method="trust-krylov", options={"gtol": self.tol, "maxiter": 100},
                               hessp=lambda w, d: np.asarray(self._hv(x, w, d)).reshape(-1))
@@ -139,6 +158,65 @@ class SmoothFollower:
                                 f"(gradient {np.max(np.abs(g)):.2e}; {res.message})")
         return y, its
 
+    def _newton_exact(self, x: np.ndarray) -> tuple[np.ndarray, int, Callable[[np.ndarray], np.ndarray]]:
+        """Damped Newton with the stated Hessian ``hessian_at(x, y)`` and Cholesky, from the previous y.
+
+        Why not Newton–CG: with small penalties (e^x ~ 1e-7 on nearly separable data) the
+        follower's Hessian has condition ~1e8 and Krylov steps stall (trust-krylov: "a bad
+        approximation caused failure to predict improvement"); a Cholesky step is exact to
+        cond · ε and converges quadratically. Step length: Armijo backtracking on f, where a
+        step that lowers ‖∇f‖ with f unchanged to rounding (|Δf| <= 1e-13 (1 + |f|)) is accepted.
+        Returns y*, the number of Newton steps and the factorisation at y* (for the adjoint).
+        """
+        y = self.y.copy()
+        val, g = self._f(x, y)
+        val, g = float(val), np.asarray(g, float).reshape(-1)
+        for its in range(100):
+            solve = factor_pd(self._hessian_at(x, y))
+            gn = float(np.max(np.abs(g), initial=0.0))
+            if gn <= self.tol:
+                return self._polish(x, y, g, solve, its)
+            step = -solve(g)
+            slope, t = float(g @ step), 1.0
+            while True:
+                val_new, g_new = self._f(x, y + t * step)
+                val_new, g_new = float(val_new), np.asarray(g_new, float).reshape(-1)
+                gn_new = float(np.max(np.abs(g_new), initial=0.0))
+                if np.isfinite(val_new) and (val_new <= val + 1e-4 * t * slope or (
+                        abs(val_new - val) <= 1e-13 * (1 + abs(val)) and gn_new < gn)):
+                    break
+                t *= 0.5
+                if t < 1e-10:  # no decrease possible: y is optimal to rounding (or the solve failed)
+                    if gn <= max(1e3 * self.tol, 1e-7):
+                        return self._polish(x, y, g, solve, its)
+                    raise SolverFailure(f"the follower's Newton solve stalled at x = {x[:5]}... "
+                                        f"(gradient {gn:.2e})")
+            y, val, g = y + t * step, val_new, g_new
+        raise SolverFailure(f"the follower's Newton solve did not converge in 100 steps at x = {x[:5]}... "
+                            f"(gradient {float(np.max(np.abs(g))):.2e})")
+
+    def _polish(self, x: np.ndarray, y: np.ndarray, g: np.ndarray, solve: Callable[[np.ndarray], np.ndarray],
+                its: int) -> tuple[np.ndarray, int, Callable[[np.ndarray], np.ndarray]]:
+        """One more Newton step with the factor at y (kept if it lowers ‖∇f‖), and the adjoint
+        solve at the returned point with one step of iterative refinement by the exact product.
+
+        Why: the stop ‖∇f‖ <= tol leaves y off by up to tol/λ_min (1e-8 for e^x = 1e-2), and Φ's
+        central differences see that (8.9e-6 relative on load_digits without this step); the free
+        step makes ‖∇f‖ quadratically small. The factor is of H(y), not of H(y + δ): refining the
+        adjoint with ∇²f(y + δ)·v removes the O(‖δ‖) error of using it there.
+        """
+        y_new = y - solve(g)
+        g_new = np.asarray(self._f(x, y_new)[1], float).reshape(-1)
+        if not np.max(np.abs(g_new)) < np.max(np.abs(g)):
+            y_new = y
+        else:
+            its += 1
+
+        def refined(b: np.ndarray) -> np.ndarray:
+            v = solve(b)
+            return v + solve(b - np.asarray(self._hv(x, y_new, v), float).reshape(-1))
+        return y_new, its, refined
+
     def evaluate(self, x: np.ndarray) -> Evaluation:
         x = np.asarray(x, float)
         if self._hessian is not None:  # quadratic in y: one Newton step from anywhere is exact
@@ -147,6 +225,8 @@ class SmoothFollower:
             _, g = self._f(x, self.y)
             y = self.y - solve(np.asarray(g).reshape(-1))
             its = 1
+        elif self._hessian_at is not None:  # H ≻ 0 at y* only: not a convexity proof (the family declares it)
+            y, its, solve = self._newton_exact(x)
         else:
             y, its = self._newton(x)
             solve = None
@@ -172,28 +252,53 @@ def _banded_cholesky(H: Any, max_band: float = 0.02) -> Callable[[np.ndarray], n
     redoes its ordering and symbolic factorisation at every leader point (12 ms vs < 1 ms at
     n = 10⁴, k ≈ 10). The factorisation's success proves H ≻ 0 (it fails otherwise).
     None when the band is too wide (the caller factorises H in general sparse form).
+    The ordering and the scatter into banded storage depend on the sparsity pattern only, which
+    is the same at every leader point (Q + diag(E x)): they are kept per pattern (:data:`_BAND_LAYOUTS`).
     """
-    from scipy.sparse.csgraph import reverse_cuthill_mckee
-    H = sps.csr_matrix(H)
+    H = sps.csr_matrix(H, copy=True)
+    H.sum_duplicates()
+    H.sort_indices()
     n = H.shape[0]
-    perm = reverse_cuthill_mckee(H, symmetric_mode=True)
-    Hp = H[perm][:, perm].tocoo()
-    k = int(np.max(np.abs(Hp.row - Hp.col), initial=0))
-    if k > max_band * n:
+    layout = _band_layout(H, max_band)
+    if layout is None:
         return None
-    low = Hp.row >= Hp.col
+    perm, inv, k, low, band_row, band_col = layout
     ab = np.zeros((k + 1, n))
-    ab[Hp.row[low] - Hp.col[low], Hp.col[low]] = Hp.data[low]
+    ab[band_row, band_col] = H.data[low]
     try:
         c = sla.cholesky_banded(ab, lower=True, check_finite=True)
     except sla.LinAlgError:
         raise MethodError("the follower's Hessian is not positive definite here: y*(x) is not unique") from None
-    inv = np.empty_like(perm)
-    inv[perm] = np.arange(n)
 
     def solve(b: np.ndarray) -> np.ndarray:
         return sla.cho_solve_banded((c, True), np.asarray(b)[perm])[inv]
     return solve
+
+
+_BAND_LAYOUTS: dict[tuple, Any] = {}
+
+
+def _band_layout(H: sps.csr_matrix, max_band: float) -> tuple | None:
+    """(perm, inv, k, lower-entry mask, banded row, banded column) of a canonical CSR pattern,
+    or None when the reverse Cuthill–McKee bandwidth k exceeds max_band · n. Entry (i, j) of H
+    sits at (inv[i], inv[j]) of the reordered matrix, i.e. at ab[inv[i] − inv[j], inv[j]]."""
+    from scipy.sparse.csgraph import reverse_cuthill_mckee
+    n = H.shape[0]
+    key = (n, H.nnz, max_band, hash(H.indptr.tobytes()), hash(H.indices.tobytes()))
+    if key in _BAND_LAYOUTS:
+        return _BAND_LAYOUTS[key]
+    perm = reverse_cuthill_mckee(H, symmetric_mode=True)
+    inv = np.empty_like(perm)
+    inv[perm] = np.arange(n)
+    rows = np.repeat(np.arange(n), np.diff(H.indptr))
+    pr, pc = inv[rows], inv[H.indices]
+    k = int(np.max(np.abs(pr - pc), initial=0))
+    low = pr >= pc
+    layout = None if k > max_band * n else (perm, inv, k, low, (pr - pc)[low], pc[low])
+    if len(_BAND_LAYOUTS) >= 16:
+        _BAND_LAYOUTS.pop(next(iter(_BAND_LAYOUTS)))
+    _BAND_LAYOUTS[key] = layout
+    return layout
 
 
 def _stated_hessian(problem: Any) -> Callable[[np.ndarray], Any] | None:
@@ -206,6 +311,21 @@ def _stated_hessian(problem: Any) -> Callable[[np.ndarray], Any] | None:
         Q, E = sps.csc_matrix(f.Q), f.E
         return lambda x: (Q + sps.diags(np.zeros(Q.shape[0]) if E is None else E @ x)).tocsc()
     return None
+
+
+def numeric_blocks(problem: Any) -> bool:
+    """Whether the declaration's blocks state their derivatives in NumPy (then the engine uses them).
+
+    Protocol (the families of :mod:`workbench.model.vector_logistic`): the leader block has
+    ``numeric(x, y) -> (F, ∇_x F, ∇_y F)``; the follower block has ``numeric`` (same, for f),
+    ``hessian_vector(x, y, v) -> ∇²_yy f·v`` and ``mixed(x, y, v) -> ∇_x(∇_y f·v)``. They must be
+    the functions the blocks' CasADi expressions define; parameter blocks are not passed to them,
+    so declarations with parameters (and "max" senses) use the MX oracle.
+    """
+    f, F = getattr(problem, "_f", None), getattr(problem, "_F", None)
+    return (all(callable(getattr(f, m, None)) for m in ("numeric", "hessian_vector", "mixed"))
+            and callable(getattr(F, "numeric", None)) and not getattr(problem, "parameter_blocks", None)
+            and problem.lower_sense == "min" and problem.upper_sense == "min")
 
 
 def smooth_follower_applies(problem: Any) -> bool:
@@ -236,33 +356,19 @@ def matrix_follower_solver(problem: Any, lp: Any) -> Any:
     return solver
 
 
-def install_mx_functions(problem: Any, lp: Any) -> None:
-    """Put MX versions of the certificate's functions into ``lp.functions`` (its cache).
+class LazyFollowerSolver:
+    """A follower solver built on first use (the certificate of a convex follower whose KKT
+    residual checks out never re-solves, and building Ipopt on a 10⁴-variable MX graph costs ~1 s)."""
 
-    The SX lowering of dense data (ridge on a dense 200 × 10⁴ design) has one node per product:
-    building ∇_y f on it takes minutes, while the MX form keeps one node per matrix product. The
-    functions keep the names and signatures the certificate stage uses (``LoweredProblem.function``
-    and ``certify.residuals._kkt_function``; unconstrained follower: no multipliers), so the
-    certificate evaluates the same quantities; already cached functions are left alone.
-    """
-    if not smooth_follower_applies(problem):
-        return
-    x, y, pv = ca.MX.sym("x", problem.n_x), ca.MX.sym("y", problem.n_y), ca.MX.sym("p", lp.n_p)
-    pb, o = {}, 0
-    for k, val in problem.parameter_blocks.items():
-        pb[k] = pv[o:o + val.size]
-        o += val.size
-    sign = {"min": 1.0, "max": -1.0}
-    f = sign[problem.lower_sense] * problem._f(x, y, pb)
-    F = sign[problem.upper_sense] * problem._F(x, y, pb)
-    io = ([x, y, pv], ["x", "y", "p"])
-    lp.functions.setdefault("upper_objective", ca.Function("upper_objective", *io[:1], [F], io[1], ["upper_objective"]))
-    lp.functions.setdefault("lower_objective", ca.Function("lower_objective", *io[:1], [f], io[1], ["lower_objective"]))
-    gf = ca.gradient(f, y)
-    lam, mu = ca.MX.sym("lam", 0), ca.MX.sym("mu", 0)
-    lp.functions.setdefault("certificate_kkt_residuals", ca.Function(
-        "certificate_kkt_residuals", [x, y, pv, lam, mu], [gf, gf, ca.MX(0, 1)],
-        ["x", "y", "p", "lam", "mu"], ["r", "grad_f", "g"]))
+    def __init__(self, make: Callable[[], Any]):
+        self._make, self._solver = make, None
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if self._solver is None:
+            self._solver = self._make()
+        return getattr(self._solver, name)
 
 
 # -- engine 2: any lowered follower through Ipopt and the sensitivity stage --------------------
@@ -274,6 +380,28 @@ class KKTFollower:
         self.problem, self.p, self.lp = problem, np.asarray(p, float), lower(problem)
         self.y = np.asarray(self.lp.y_start, float).copy()
         self.last_grad: np.ndarray | None = None
+
+    def _polish(self, x: np.ndarray, y: np.ndarray, g: np.ndarray, solve: Callable[[np.ndarray], np.ndarray],
+                its: int) -> tuple[np.ndarray, int, Callable[[np.ndarray], np.ndarray]]:
+        """One more Newton step with the factor at y (kept if it lowers ‖∇f‖), and the adjoint
+        solve at the returned point with one step of iterative refinement by the exact product.
+
+        Why: the stop ‖∇f‖ <= tol leaves y off by up to tol/λ_min (1e-8 for e^x = 1e-2), and Φ's
+        central differences see that (8.9e-6 relative on load_digits without this step); the free
+        step makes ‖∇f‖ quadratically small. The factor is of H(y), not of H(y + δ): refining the
+        adjoint with ∇²f(y + δ)·v removes the O(‖δ‖) error of using it there.
+        """
+        y_new = y - solve(g)
+        g_new = np.asarray(self._f(x, y_new)[1], float).reshape(-1)
+        if not np.max(np.abs(g_new)) < np.max(np.abs(g)):
+            y_new = y
+        else:
+            its += 1
+
+        def refined(b: np.ndarray) -> np.ndarray:
+            v = solve(b)
+            return v + solve(b - np.asarray(self._hv(x, y_new, v), float).reshape(-1))
+        return y_new, its, refined
 
     def evaluate(self, x: np.ndarray) -> Evaluation:
         from ..sensitivity import follower_response, sensitivity
