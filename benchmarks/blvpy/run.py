@@ -129,6 +129,13 @@ def write_md(path: Path, rows: list[dict], a, started: str, blv_version: list[st
     blv_ex = sum(bool(r["blv_exact"]) for r in exact_both)
     loads = [x for r in rows for x in r["load"]]
     import casadi
+    commit = subprocess.run(["git", "log", "-1", "--format=%h", "--", "workbench"], capture_output=True, text=True,
+                            cwd=str(ROOT)).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "workbench"], capture_output=True, text=True,
+                           cwd=str(ROOT)).stdout.strip()
+    groups = {}
+    for r in both:
+        groups.setdefault(r["group"], []).append(r["ratio"])
     lines = [
         "# Workbench vs BLVPY 0.5 — same problems, same run (issue 13)",
         "",
@@ -139,13 +146,13 @@ def write_md(path: Path, rows: list[dict], a, started: str, blv_version: list[st
         "",
         f"Started {started}; {platform.node()} ({os.cpu_count()} cores, shared with other engineers); "
         f"load average (1 min) during the run: min {min(loads):.1f}, median {statistics.median(loads):.1f}, "
-        f"max {max(loads):.1f}. Workbench: Python {platform.python_version()}, CasADi {casadi.__version__}; "
+        f"max {max(loads):.1f}. Workbench code at commit {commit} (last change to workbench/){' (workbench/ modified)' if dirty else ''}: Python {platform.python_version()}, CasADi {casadi.__version__}; "
         f"BLVPY {' / CVXPY '.join(blv_version[:2]) if blv_version else '?'} (cyipopt "
         f"{blv_version[2] if len(blv_version) > 2 else '?'}) in `benchmarks/blvpy/.venv`.",
         "",
         "Each side runs in a fresh process per problem (`benchmarks/blvpy/worker.py`): imports and one warm-up",
         "solve untimed, then the model is built afresh and only the solve call is timed, "
-        f"{a.repeats} times; the time shown is the median of the repeats. Default settings on both sides:",
+        f"{a.repeats} time(s); the time shown is the median of the repeats. Default settings on both sides:",
         "`p.solve()` (KKT route) and `problem.solve(verbose=False)` (ε-gap continuation to ε = 1e-6).",
         "*Exact* means |v − v*| ≤ 1e-4·max(1, |v*|), v* derived independently of both tools",
         "(`problems.py`: hand = closed form by hand; reduction = F(x, y*(x)) with the follower's reply in",
@@ -161,6 +168,8 @@ def write_md(path: Path, rows: list[dict], a, started: str, blv_version: list[st
         f"* Median time per problem: workbench {statistics.median([r['wb']['time'] for r in both]):.3f} s, "
         f"BLVPY {statistics.median([r['blv']['time'] for r in both]):.3f} s (same {len(both)} problems)."
         if both else "",
+        "* Median ratio per group: " + ", ".join(f"{g} {statistics.median(v):.2f}× ({len(v)})"
+                                                 for g, v in groups.items()) + ".",
         f"* Exact answers (of {len(exact_both)} problems with an exact value that BLVPY can express): "
         f"workbench **{wb_ex_both}**, BLVPY **{blv_ex}**.",
         f"* Workbench over all {len(exact_rows)} problems with an exact value: {wb_ex} exact, "
