@@ -37,6 +37,11 @@ def exact_ok(v: float | None, ref: float) -> bool:
     return v is not None and abs(v - ref) <= TOL * max(1.0, abs(ref))
 
 
+def strict_ok(v: float | None, ref: float) -> bool:
+    """Relative to |v*| itself (1e-6 absolute where v* = 0): catches errors on small optimal values."""
+    return v is not None and abs(v - ref) <= (TOL * abs(ref) if abs(ref) > 1e-6 else 1e-6)
+
+
 def run_worker(python: str, side: str, name: str, repeats: int, timeout: float) -> dict:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     cmd = [python, str(HERE / "worker.py"), side, name, "--repeats", str(repeats)]
@@ -77,7 +82,14 @@ def main() -> None:
     ap.add_argument("--blv-python", default=str(HERE / ".venv" / "bin" / "python"))
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "blvpy.md"))
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "blvpy.json"))
+    ap.add_argument("--render", action="store_true", help="only rewrite --out from the rows saved in --json")
     a = ap.parse_args()
+    if a.render:
+        saved = json.loads(Path(a.json).read_text())
+        a.repeats, a.only = saved["repeats"], saved.get("only")
+        write_md(Path(a.out), saved["rows"], a, saved["started"], saved.get("blv_version", []))
+        print(f"wrote {a.out}")
+        return
     if not Path(a.blv_python).exists():
         sys.exit(f"no BLVPY interpreter at {a.blv_python}: run bash benchmarks/blvpy/setup.sh first")
     cases = [problems.BY_NAME[n] for n in a.only] if a.only else problems.CASES
@@ -113,7 +125,8 @@ def main() -> None:
               f"{fmt(w['time'], '.3f'):>7s}s | blv {fmt(b['value'] if b else None):>12s} "
               f"{fmt(b['time'] if b else None, '.3f'):>7s}s | ratio {fmt(row['ratio'], '.2f')} | load {load0:.1f}",
               flush=True)
-    Path(a.json).write_text(json.dumps({"started": started, "repeats": a.repeats, "rows": rows}, indent=1))
+    Path(a.json).write_text(json.dumps({"started": started, "repeats": a.repeats, "only": a.only,
+                                       "blv_version": blv_version, "rows": rows}, indent=1))
     write_md(Path(a.out), rows, a, started, blv_version)
     print(f"wrote {a.out} and {a.json}")
 
@@ -126,6 +139,8 @@ def write_md(path: Path, rows: list[dict], a, started: str, blv_version: list[st
     wb_ex = sum(r["wb_exact"] for r in exact_rows)
     wb_ex_cert = sum(r["wb_exact"] and r["wb"]["status"] == "optimal" for r in exact_rows)
     wb_ex_both = sum(r["wb_exact"] for r in exact_both)
+    wb_strict = sum(strict_ok(r["wb"]["value"], r["exact"]) for r in exact_both)
+    blv_strict = sum(strict_ok(r["blv"]["value"], r["exact"]) for r in exact_both)
     blv_ex = sum(bool(r["blv_exact"]) for r in exact_both)
     loads = [x for r in rows for x in r["load"]]
     import casadi
@@ -172,6 +187,8 @@ def write_md(path: Path, rows: list[dict], a, started: str, blv_version: list[st
                                                  for g, v in groups.items()) + ".",
         f"* Exact answers (of {len(exact_both)} problems with an exact value that BLVPY can express): "
         f"workbench **{wb_ex_both}**, BLVPY **{blv_ex}**.",
+        f"* Strictly relative (|v − v*| ≤ 1e-4·|v*|, 1e-6 absolute where v* = 0), same {len(exact_both)}: "
+        f"workbench {wb_strict}, BLVPY {blv_strict}.",
         f"* Workbench over all {len(exact_rows)} problems with an exact value: {wb_ex} exact, "
         f"{wb_ex_cert} exact *and* status `optimal` (certified).",
         "",
