@@ -652,6 +652,164 @@ def exact_demand_response() -> float:
     return val
 
 
+def _truss_data():
+    nodes = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [2.0, 0.0], [2.0, 1.0]])
+    members = np.array([[0, 2], [1, 3], [2, 3], [0, 3], [1, 2], [2, 4], [3, 5], [4, 5], [2, 5], [3, 4]])
+    B = np.zeros((10, 12))
+    L = np.zeros(10)
+    for k, (s, e) in enumerate(members):
+        d = nodes[e] - nodes[s]
+        L[k] = np.linalg.norm(d)
+        d = d / L[k]
+        B[k, 2 * s:2 * s + 2] = -d
+        B[k, 2 * e:2 * e + 2] = d
+    f = np.zeros(12)
+    f[9], f[11] = -1.0, -0.25
+    return B, L, f, np.array([0, 1, 2, 3]), 10.0, 0.08, 2.0, 0.65 * float(L.sum())
+
+
+def wb_truss():
+    import sympy as sp
+    import workbench as wb
+    B, L, f, F, E, amin, amax, V = _truss_data()
+    a = sp.symbols("a1:11", real=True)
+    u = sp.symbols("u1:13", real=True)
+    el = [sum(float(B[k, j]) * u[j] for j in range(12) if B[k, j] != 0) for k in range(10)]
+    energy = sum(sp.Float(E / L[k] / 2) * a[k] * el[k] ** 2 for k in range(10))
+    fu = sum(float(f[j]) * u[j] for j in range(12) if f[j] != 0)
+    ucons = [c for v in a for c in (v >= amin, v <= amax)] + [sum(float(L[k]) * a[k] for k in range(10)) <= V]
+    return wb.BilevelProblem(leader=list(a), follower=list(u), upper_objective=fu, upper_constraints=ucons,
+                             lower_objective=energy - fu, lower_constraints=[sp.Eq(u[i], 0) for i in F],
+                             start={v: V / float(L.sum()) for v in a}, name="truss")
+
+
+def blv_truss():
+    import cvxpy as cp
+    import blvpy as bp
+    B, L, f, F, E, amin, amax, V = _truss_data()
+    a = cp.Variable(10, nonneg=True, bounds=[amin, amax], name="a")
+    u = cp.Variable(12, name="u")
+    a.value = np.full(10, V / np.sum(L))
+    energy = 0.5 * cp.sum(cp.multiply(cp.multiply(E / L, a), cp.square(B @ u)))
+    lower = bp.LowerProblem(cp.Minimize(energy - f @ u), [u[F] == 0.0], parameters=[a])
+    return bp.BilevelProblem(cp.Minimize(f @ u), lower, upper_constraints=[L @ a <= V])
+
+
+def exact_truss() -> float:
+    # examples/gallery/planar_truss_sizing.py. The follower's reply is u_free = K_ff(a)^-1 f_free
+    # (K(a) = B' diag(E a / L) B is positive definite on the free dofs for a >= 0.08), so the leader's
+    # problem is the minimum-compliance problem min_a f' K(a)^-1 f, which is convex in a (a matrix-
+    # fractional function of an affine K(a)); gradient -E/L_e (b_e'u)^2. Convex: SLSQP's optimum is global.
+    from scipy.optimize import minimize
+    B, L, f, F, E, amin, amax, V = _truss_data()
+    free = np.setdiff1d(np.arange(12), F)
+
+    def phi(a):
+        K = B.T @ np.diag(E * a / L) @ B
+        u = np.zeros(12)
+        u[free] = np.linalg.solve(K[np.ix_(free, free)], f[free])
+        return float(f @ u), -(E / L) * (B @ u) ** 2
+    r = minimize(phi, np.full(10, V / L.sum()), jac=True, method="SLSQP", bounds=[(amin, amax)] * 10,
+                 constraints=[{"type": "ineq", "fun": lambda a: V - L @ a, "jac": lambda a: -L}],
+                 options={"ftol": 1e-15, "maxiter": 1000})
+    if not r.success:
+        raise RuntimeError(r.message)
+    return float(r.fun)
+
+
+_DC_N = 24
+
+
+def _dc_model():
+    J, b, Kt, Ke, Li, R, dt = 0.01, 0.01, 0.1, 0.1, 0.5, 1.0, 0.05
+    A = np.eye(2) + dt * np.array([[-b / J, Kt / J], [-Ke / Li, -R / Li]])
+    Bm = dt * np.array([0.0, 1.0 / Li])
+    return A, Bm
+
+
+def _dc_reply(delta: float, eta: float) -> tuple[np.ndarray, np.ndarray]:
+    """The MPC follower's reply by one linear solve: the states are eliminated (x = G u from x(0) = 0),
+    the cost is a strictly convex quadratic in u; valid where no bound is active, which is checked."""
+    A, Bm = _dc_model()
+    N = _DC_N
+    G = np.zeros((2 * (N + 1), N))
+    for t in range(1, N + 1):
+        for s_ in range(t):
+            G[2 * t:2 * t + 2, s_] = np.linalg.matrix_power(A, t - 1 - s_) @ Bm
+    Q = np.zeros((2 * (N + 1), 2 * (N + 1)))
+    q = np.zeros(2 * (N + 1))
+    for t in range(1, N + 1):
+        Q[2 * t, 2 * t] += 1.0
+        q[2 * t] -= 1.0
+        Q[2 * t + 1, 2 * t + 1] += 0.04
+        q[2 * t + 1] -= 0.04 * 0.1
+    Q[2 * N, 2 * N] += 5.0
+    q[2 * N] -= 5.0
+    D = np.eye(N) - np.eye(N, k=-1)
+    u = np.linalg.solve(G.T @ Q @ G + delta * np.eye(N) + eta * D.T @ D, -(G.T @ q - 0.2 * delta * np.ones(N)))
+    x = (G @ u).reshape(N + 1, 2).T
+    if not (np.abs(u).max() < 2 and np.abs(x[1]).max() < 0.5 and x[0].min() > -0.05 and x[0].max() < 1.25):
+        raise RuntimeError("a bound is active: the linear-solve reply does not hold")
+    return x, u
+
+
+def wb_dc_motor():
+    import sympy as sp
+    import workbench as wb
+    A, Bm = _dc_model()
+    N = _DC_N
+    xh, uh = _dc_reply(0.035, 0.16)
+    x0, u0 = _dc_reply(0.5, 0.5)
+    d, e = sp.symbols("delta eta", real=True)
+    w = sp.symbols(f"w0:{N + 1}", real=True)
+    i = sp.symbols(f"i0:{N + 1}", real=True)
+    u = sp.symbols(f"u0:{N}", real=True)
+    uprev = [0, *u[:-1]]
+    cost = (sum((w[t] - 1) ** 2 for t in range(1, N + 1)) + sp.Rational(1, 25) * sum((i[t] - sp.Rational(1, 10)) ** 2
+            for t in range(1, N + 1)) + d * sum((v - sp.Rational(1, 5)) ** 2 for v in u)
+            + e * sum((u[t] - uprev[t]) ** 2 for t in range(N)) + 5 * (w[N] - 1) ** 2)
+    cons = [sp.Eq(w[0], 0), sp.Eq(i[0], 0)]
+    for t in range(N):
+        cons += [sp.Eq(w[t + 1], float(A[0, 0]) * w[t] + float(A[0, 1]) * i[t] + float(Bm[0]) * u[t]),
+                 sp.Eq(i[t + 1], float(A[1, 0]) * w[t] + float(A[1, 1]) * i[t] + float(Bm[1]) * u[t]),
+                 u[t] <= 2, u[t] >= -2]
+    for t in range(N + 1):
+        cons += [i[t] <= sp.Rational(1, 2), i[t] >= -sp.Rational(1, 2), w[t] >= -sp.Rational(1, 20), w[t] <= sp.Rational(5, 4)]
+    loss = (sum((w[t] - float(xh[0, t])) ** 2 + (i[t] - float(xh[1, t])) ** 2 for t in range(N + 1))
+            + sp.Rational(1, 10) * sum((u[t] - float(uh[t])) ** 2 for t in range(N)))
+    start = {d: 0.5, e: 0.5, **{w[t]: float(x0[0, t]) for t in range(N + 1)},
+             **{i[t]: float(x0[1, t]) for t in range(N + 1)}, **{u[t]: float(u0[t]) for t in range(N)}}
+    return wb.BilevelProblem(leader=[d, e], follower=[*w, *i, *u], upper_objective=loss,
+                             upper_constraints=[d >= sp.Rational(1, 100), d <= 1, e >= sp.Rational(1, 100), e <= 1],
+                             lower_objective=cost, lower_constraints=cons, start=start, name="dc_motor")
+
+
+def blv_dc_motor():
+    import cvxpy as cp
+    import blvpy as bp
+    A, Bm = _dc_model()
+    N = _DC_N
+    xh, uh = _dc_reply(0.035, 0.16)
+    x0, u0 = _dc_reply(0.5, 0.5)
+    delta = cp.Variable(nonneg=True, bounds=[0.01, 1.0], name="delta")
+    eta = cp.Variable(nonneg=True, bounds=[0.01, 1.0], name="eta")
+    x = cp.Variable((2, N + 1), name="x")
+    u = cp.Variable(N, name="u")
+    delta.value, eta.value, x.value, u.value = 0.5, 0.5, x0, u0
+    du = cp.diff(cp.hstack([0.0, u]))
+    cost = (cp.sum_squares(x[0, 1:] - 1.0) + 0.04 * cp.sum_squares(x[1, 1:] - 0.1) + delta * cp.sum_squares(u - 0.2)
+            + eta * cp.sum_squares(du) + 5.0 * cp.square(x[0, -1] - 1.0))
+    lower = bp.LowerProblem(cp.Minimize(cost), [x[:, 0] == np.zeros(2), x[:, 1:] == A @ x[:, :-1] + cp.outer(Bm, u),
+                                                cp.abs(u) <= 2.0, cp.abs(x[1, :]) <= 0.5, x[0, :] >= -0.05,
+                                                x[0, :] <= 1.25], parameters=[delta, eta])
+    return bp.BilevelProblem(cp.Minimize(cp.sum_squares(x - xh) + 0.1 * cp.sum_squares(u - uh)), lower)
+
+
+# dc_motor (examples/gallery/dc_motor_mpc_tuning.py): the expert trajectory is the follower's reply at
+# (delta, eta) = (0.035, 0.16), inside the leader's box, and the follower is strictly convex (delta > 0),
+# so the imitation loss reaches its least possible value F* = 0 there.
+
+
 # ============================================================================== workbench seeds
 # tests/test_core_seed.py (answers derived there by hand; repeated here).
 
@@ -915,6 +1073,10 @@ CASES: list[Case] = [
     Case("blv_demand_response", "blvpy-example", "BLVPY examples: demand_response_pricing.py (25 + 24)",
          wb_demand_response, blv_demand_response, exact_demand_response, "local",
          "reference is a verified local optimum (affine-reply region), not counted as exact"),
+    Case("blv_truss", "blvpy-example", "BLVPY examples: planar_truss_sizing.py (10 + 12, minimum compliance)",
+         wb_truss, blv_truss, exact_truss, "reduction"),
+    Case("blv_dc_motor", "blvpy-example", "BLVPY examples: dc_motor_mpc_tuning.py (2 + 74, 148 bounds)",
+         wb_dc_motor, blv_dc_motor, _const(0.0), "hand"),
     # --- the workbench's seed examples
     Case("seed_substitution", "seed", "workbench tests/test_core_seed.py", wb_seed_substitution, blv_seed_substitution,
          _const(0.0), "hand"),
@@ -955,5 +1117,6 @@ BY_NAME = {c.name: c for c in CASES}
 def data_fingerprint() -> str:
     """A digest of the generated data, compared between the two environments (same RNG streams)."""
     import hashlib
-    parts = [*_ridge_data(), *_rw_data(), _dr_data(), _ct_response(0.75)]
+    parts = [*_ridge_data(), *_rw_data(), _dr_data(), _ct_response(0.75), *_dc_reply(0.035, 0.16),
+             *_dc_reply(0.5, 0.5), *_truss_data()[:3]]
     return hashlib.sha256(b"".join(np.round(a, 12).tobytes() for a in parts)).hexdigest()[:16]
