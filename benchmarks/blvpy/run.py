@@ -62,9 +62,11 @@ def run_worker(python: str, side: str, name: str, repeats: int, timeout: float) 
 def side_summary(res: dict) -> dict:
     runs = res.get("runs", [])
     times = [r["time"] for r in runs if r.get("time") is not None]
+    cpus = [r["cpu"] for r in runs if r.get("cpu") is not None]
     first = runs[0] if runs else {}
     values = [r.get("value") for r in runs]
     return {"time": statistics.median(times) if times else None, "best": min(times) if times else None,
+            "cpu": statistics.median(cpus) if cpus else None,
             "n": len(times), "value": first.get("value"), "status": first.get("status", res.get("error", "?")),
             "proof": first.get("proof"), "stable": len({None if v is None else round(v, 9) for v in values}) <= 1,
             "error": first.get("error") or res.get("error")}
@@ -118,6 +120,7 @@ def main() -> None:
                "load": [load0, os.getloadavg()[0]]}
         w, b = row["wb"], row["blv"]
         row["ratio"] = (w["time"] / b["time"]) if (b and w["time"] and b["time"]) else None
+        row["ratio_cpu"] = (w["cpu"] / b["cpu"]) if (b and w.get("cpu") and b.get("cpu")) else None
         row["wb_exact"] = ref is not None and exact_ok(w["value"], ref)
         row["blv_exact"] = (ref is not None and exact_ok(b["value"], ref)) if b else None
         rows.append(row)
@@ -134,6 +137,7 @@ def main() -> None:
 def write_md(path: Path, rows: list[dict], a, started: str, blv_version: list[str]) -> None:
     both = [r for r in rows if r["ratio"] is not None]
     ratios = [r["ratio"] for r in both]
+    cpu_ratios = [r["ratio_cpu"] for r in both if r.get("ratio_cpu") is not None]
     exact_rows = [r for r in rows if r["exact_kind"] != "local" and r["exact"] is not None]
     exact_both = [r for r in exact_rows if r["blv"] is not None]
     wb_ex = sum(r["wb_exact"] for r in exact_rows)
@@ -178,8 +182,11 @@ def write_md(path: Path, rows: list[dict], a, started: str, blv_version: list[st
         "## Summary",
         "",
         f"* Time ratio workbench / BLVPY over the {len(both)} problems both solve: **median "
-        f"{statistics.median(ratios):.2f}×**, min {min(ratios):.2f}×, max {max(ratios):.2f}× "
+        f"{statistics.median(ratios):.2f}×**, min {min(ratios):.3g}×, max {max(ratios):.3g}× "
         f"(target: median ≤ 1.0)." if ratios else "* no ratio",
+        (f"* The same with CPU time (process_time of each solve, all threads; less sensitive to the machine's "
+         f"load): median {statistics.median(cpu_ratios):.2f}×, min {min(cpu_ratios):.3g}×, max {max(cpu_ratios):.3g}×."
+         if cpu_ratios else ""),
         f"* Median time per problem: workbench {statistics.median([r['wb']['time'] for r in both]):.3f} s, "
         f"BLVPY {statistics.median([r['blv']['time'] for r in both]):.3f} s (same {len(both)} problems)."
         if both else "",
@@ -195,8 +202,8 @@ def write_md(path: Path, rows: list[dict], a, started: str, blv_version: list[st
         "## Per problem",
         "",
         "| problem | group | exact v* (how) | workbench value | status / proof | wb time s | BLVPY value | BLVPY status "
-        "| BLVPY time s | ratio wb/BLVPY | load |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| BLVPY time s | ratio wb/BLVPY | CPU ratio | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         w, b = r["wb"], r["blv"]
@@ -206,7 +213,8 @@ def write_md(path: Path, rows: list[dict], a, started: str, blv_version: list[st
             f"{mark(r['wb_exact'] if r['exact_kind'] != 'local' else None)} | {w['status']} / {w['proof'] or '—'} "
             f"| {fmt(w['time'], '.3f')} | {fmt(b['value']) if b else 'cannot express'}"
             f"{mark(r['blv_exact'] if b and r['exact_kind'] != 'local' else None)} | {b['status'] if b else '—'} "
-            f"| {fmt(b['time'], '.3f') if b else '—'} | {fmt(r['ratio'], '.2f')} | {r['load'][0]:.1f} |")
+            f"| {fmt(b['time'], '.3f') if b else '—'} | {fmt(r['ratio'], '.3g')} | {fmt(r.get('ratio_cpu'), '.3g')} "
+            f"| {r['load'][0]:.1f} |")
     notes = [r for r in rows if r["note"] or r["wb"]["error"] or (r["blv"] and r["blv"]["error"]) or r["exact_error"]
              or not r["wb"]["stable"] or (r["blv"] and not r["blv"]["stable"])]
     if notes:
