@@ -221,3 +221,18 @@ def test_verifier_judges_a_near_singleton_at_the_points_own_violation():
     # 1.5 - sqrt(0.75) <= y2 <= 1.5 + sqrt(0.75) on its axis, so (0, 2.3) is feasible and (0, 0.634) better
     w = verify_point(p, [0.5, 0.5], [0.0, 2.3])
     assert not w.follower_optimal
+
+
+def test_affine_follower_with_an_unbounded_optimal_face_is_proven():
+    """FrankeEtal2018Ex521's follower: min y1 s.t. (y2 - 1/2)^2 - (y1 - 1)^2 + 5/4 >= 0, y1 + y2 <= 1,
+    y1 >= 0. At y1 = 0 the first row reads (y2 - 1/2)^2 + 1/4 >= 0, true for every y2 <= 1, so the
+    optimal value is 0 on the unbounded face {0} x (-inf, 1] (by hand): SCIP needs an assumed box for y2,
+    but f = y1 >= 0 over the derived bound y1 >= 0 proves the value without it."""
+    y1, y2 = sp.symbols("y1 y2", real=True)
+    p = wb.BilevelProblem([x], [y1, y2], upper_objective=-y2, lower_objective=y1,
+                          lower_constraints=[(y2 - sp.Rational(1, 2)) ** 2 - (y1 - 1) ** 2 + sp.Rational(5, 4) >= 0,
+                                             y1 + y2 <= 1, y1 >= 0])
+    proof = prove_follower_optimal(lower(p), [0.0], [0.0, 1.0])
+    assert proof.passed, proof.reason
+    worse = prove_follower_optimal(lower(p), [0.0], [0.5, 0.0])   # f = 0.5 > 0: refuted
+    assert not worse.passed and worse.gap == pytest.approx(0.5, abs=1e-6)

@@ -119,5 +119,5 @@ def test_progress_on_terminal(capsys):
     bar = Progress(2, desc="sweep")
     bar.update("a")
     bar.update("b")
-    err = capsys.readouterr().err
-    assert "sweep: 1/2 a" in err and "sweep: 2/2 b" in err
+    err = capsys.readouterr().err  # tqdm's terminal bar: "sweep: 100%|...| 2/2 [..., b]"
+    assert "sweep" in err and "2/2" in err and "b]" in err

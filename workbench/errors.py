@@ -25,6 +25,10 @@ class ConstraintError(ModelError):
     """A constraint is not a usable relational (strict, ``!=``, boolean, not SymPy)."""
 
 
+class IntegerVariableError(ModelError):
+    """``integer=[...]`` names a symbol that is not a leader variable."""
+
+
 class ValueInputError(ModelError):
     """Numeric input (parameter values, starting points) is NaN/inf or wrongly sized."""
 

@@ -8,6 +8,7 @@ from typing import Any, Hashable, Iterator
 import numpy as np
 
 from .errors import SolverFailure
+from .printing import latex_repr
 from .status import FAILED, SolverStats, Status
 
 
@@ -168,8 +169,7 @@ class BilevelResult:
         return f"<BilevelResult {self.status}>\n{self.summary()}"
 
     def _repr_latex_(self) -> str:
-        from .display import latex
-        return "$\\displaystyle " + latex(self, mode="inline") + "$"
+        return latex_repr(self)
 
     def plot_homotopy(self, fig: Any = None) -> Any:
         """eps against complementarity residual, objective and stationarity along the homotopy."""

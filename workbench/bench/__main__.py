@@ -53,7 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         return run(names, options, args.time_limit, args.jobs, progress)
 
     t0 = time.perf_counter()
-    records = solve_all({"method": args.method, "relaxation": args.relaxation})
+    options = {"method": args.method}
+    if args.method in ("kkt", "auto"):  # the relaxation is an option of the KKT route only
+        options["relaxation"] = args.relaxation
+    records = solve_all(options)
     wall = time.perf_counter() - t0
     with open(args.out, "w") as fh:
         json.dump(records, fh, indent=1)
@@ -67,7 +70,12 @@ def main(argv: list[str] | None = None) -> int:
         base_summary = summarise(base_records)
         base_summary["wall_s"] = time.perf_counter() - t0
     print(json.dumps({"workbench": summary, "baseline": base_summary}, indent=1))
-    if args.summary:
+    if args.summary and args.method == "global":
+        from .global_report import global_markdown
+        with open(args.summary, "w") as fh:
+            fh.write(global_markdown(records, "python -m workbench.bench " + " ".join(
+                argv if argv is not None else sys.argv[1:]), wall))
+    elif args.summary:
         with open(args.summary, "w") as fh:
             fh.write(markdown(records, summary, base_records, base_summary,
                               "python -m workbench.bench " + " ".join(argv if argv is not None else sys.argv[1:])))

@@ -41,6 +41,13 @@ def solve_one(name: str, options: dict, time_limit: float) -> dict:
         rec["solver"] = None if r.solver_stats is None else r.solver_stats.solver_name
         rec["solver_status"] = None if r.solver_stats is None else r.solver_stats.status
         rec["route"] = r.info.get("route", r.method)
+        rec["optimality"] = r.optimality
+        rec["bound"] = None if r.bound is None else float(r.bound)
+        rec["assumed_box"] = [b["variable"] for b in r.info.get("assumed_box", [])]
+        rec["global_scope"] = r.info.get("global_scope")
+        rec["message"] = r.message[:500]
+        if r.info.get("incumbent"):
+            rec["incumbent"] = r.info["incumbent"]
         if r.x is None:
             raise SolverFailure(r.message, status=str(r.status), solver_status=rec["solver_status"])
         rec["x"], rec["y"] = r.x.tolist(), r.y.tolist()

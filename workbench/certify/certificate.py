@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..lower import LoweredProblem
+from ..printing import latex_repr
 from ..solve import FollowerSolver, box_from_constraints
 from .convexity import follower_is_convex
 from .residuals import KKTResiduals, infeasibility, kkt_residuals, leader_bound_violation
@@ -67,8 +68,7 @@ class Certificate:
                 f"upper infeas {self.upper_infeasibility:.2g}, {self.starts_succeeded}/{self.starts_used} follower starts)")
 
     def _repr_latex_(self) -> str:
-        from ..display import latex
-        return "$\\displaystyle " + latex(self, mode="inline") + "$"
+        return latex_repr(self)
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)

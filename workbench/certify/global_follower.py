@@ -78,6 +78,9 @@ class GlobalFollowerResult:
     violation: float = math.nan
     message: str = ""
     seed: int = 0
+    # min of an affine f over the box derived from the constraints alone (no assumed bound):
+    # a valid lower bound on the follower's value everywhere (-inf when f is not affine)
+    affine_lower: float = -math.inf
 
 
 @dataclass(frozen=True)
@@ -242,6 +245,13 @@ def _global_follower(lp, x, p, y_ref, time_limit, gap_tol, seed) -> GlobalFollow
             (ineq if kind == "g" else eq).append(aff)
     lo, hi, how = derive_box(ineq, eq, n)
     lo, hi = lo + 0.0, hi + 0.0  # no -0.0 in reports
+    f_aff = _affine(f, index, n)
+    affine_lower = -math.inf
+    if f_aff is not None:
+        a, c = f_aff
+        with np.errstate(invalid="ignore"):
+            terms = np.where(a > 0, a * lo, np.where(a < 0, a * hi, 0.0))
+        affine_lower = float(c + np.sum(terms)) if np.all(np.isfinite(terms)) else -math.inf
     assumed = [i for i in range(n) if not (np.isfinite(lo[i]) and np.isfinite(hi[i]))]
     K = ASSUMED_RADIUS * (1 + np.abs(y_ref))
     a_lo = np.where(np.isfinite(lo), lo, y_ref - K)
@@ -312,7 +322,8 @@ def _global_follower(lp, x, p, y_ref, time_limit, gap_tol, seed) -> GlobalFollow
     return GlobalFollowerResult(status=status, phi_upper=phi_upper, phi_lower=phi_lower, y=y, box=box,
                                 assumed=assumed, derived_from=how, solver_status=scip_status,
                                 time_s=time.perf_counter() - t0, nodes=int(m.getNTotalNodes()),
-                                on_assumed_bound=on_bound, violation=viol, message=msg, seed=seed)
+                                on_assumed_bound=on_bound, violation=viol, message=msg, seed=seed,
+                                affine_lower=affine_lower)
 
 
 def prove_follower_optimal(lp: LoweredProblem, x: Any, y: Any, p: Any = None, *, tol: float | None = None,
@@ -349,6 +360,10 @@ def prove_follower_optimal(lp: LoweredProblem, x: Any, y: Any, p: Any = None, *,
     if not math.isfinite(r.phi_lower):
         return out(False, f"no proof: SCIP found no finite lower bound ({r.message})")
     if r.on_assumed_bound:
+        if value - r.affine_lower <= tol:  # an affine f cannot go below its minimum over the derived box
+            return out(True, f"proven: f(x, y) - min of the affine f over the box derived from the constraints "
+                       f"= {value - r.affine_lower:.3g} <= tol {tol:.3g} (SCIP's minimiser lies on an assumed "
+                       "bound, but no point outside that box can do better)", gap=value - r.affine_lower)
         return out(False, f"no proof: {r.message}")
     if gap > tol:
         if r.status == "time_limit" and better is None:

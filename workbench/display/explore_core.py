@@ -150,47 +150,19 @@ def session_for(problem: Any) -> ExploreSession:
 
 
 def _reply(problem: Any, sess: ExploreSession, x: np.ndarray, p: np.ndarray):
-    """(y, lam, mu, active names, dy/dx, status) or None when the follower has no solution.
-
-    Uses workbench.sensitivity (polished reply, KKT sensitivities) when it is installed;
-    otherwise Ipopt's reply and central differences, reported NaN where one-sided ones differ.
-    """
+    """(y, lam, mu, active names, dy/dx, status) or None when the follower has no solution
+    (polished reply and KKT sensitivities from workbench.sensitivity)."""
+    from ..sensitivity import follower_response, sensitivity
     try:
-        from ..sensitivity import follower_response, sensitivity
-    except ImportError:
-        follower_response = sensitivity = None
-    if sensitivity is not None:
-        try:
-            fr = follower_response(problem, x, parameters=p, start=sess.y_last)
-        except SolverFailure:
-            return None
-        s = sensitivity(problem, x, parameters=p, response=fr)
-        try:
-            dydx = np.asarray(s.dy_dx, float).reshape(sess.lp.n_y, sess.lp.n_x)
-        except NotDifferentiable:  # a kink: shown as undefined, never as an averaged number
-            dydx = np.full((sess.lp.n_y, sess.lp.n_x), np.nan)
-        return fr.y, fr.lam, fr.mu, list(fr.active_set), dydx, str(s.status)
-    sol = sess.reply(x, p, sess.y_last)
-    if not sol.success:
-        sol = sess.reply(x, p, sess.lp.y_start)
-    if not sol.success:
+        fr = follower_response(problem, x, parameters=p, start=sess.y_last)
+    except SolverFailure:
         return None
-    y = sol.y
-    g = sess.lp.evaluate("lower_ineq", x, y, p)
-    scale = 1 + float(np.max(np.abs(y), initial=0.0))
-    active = [n for n, gi in zip(sess.lp.g_names, g) if gi <= ACTIVE_TOL * scale]
-    out = np.full((sess.lp.n_y, sess.lp.n_x), np.nan)
-    for j in range(sess.lp.n_x):
-        h = 1e-5 * (1 + abs(x[j]))
-        e = np.zeros_like(x)
-        e[j] = h
-        plus, minus = sess.reply(x + e, p, y), sess.reply(x - e, p, y)
-        if plus.success and minus.success:
-            fwd, bwd = (plus.y - y) / h, (y - minus.y) / h
-            agree = np.isclose(fwd, bwd, rtol=1e-3, atol=1e-5)
-            out[:, j] = np.where(agree, (plus.y - minus.y) / (2 * h), np.nan)
-    status = "finite differences" + ("" if np.all(np.isfinite(out)) else " (one-sided differ: kink)")
-    return y, sol.lam, sol.mu, active, out, status
+    s = sensitivity(problem, x, parameters=p, response=fr)
+    try:
+        dydx = np.asarray(s.dy_dx, float).reshape(sess.lp.n_y, sess.lp.n_x)
+    except NotDifferentiable:  # a kink: shown as undefined, never as an averaged number
+        dydx = np.full((sess.lp.n_y, sess.lp.n_x), np.nan)
+    return fr.y, fr.lam, fr.mu, list(fr.active_set), dydx, str(s.status)
 
 
 def explore_data(problem: Any, x: Any, parameters: Mapping | None = None, coord: int = 0,

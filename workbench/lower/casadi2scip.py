@@ -56,6 +56,7 @@ class ScipTape:
     sizes: dict[str, int]
     n_work: int
     _live: dict[tuple[str, ...], tuple[int, ...]] = field(default_factory=dict, repr=False)
+    output_names: tuple[str, ...] = OUTPUTS
 
     def live(self, names: Sequence[str]) -> tuple[int, ...]:
         """Indices of the instructions needed for the named outputs (backward liveness, cached).
@@ -64,7 +65,7 @@ class ScipTape:
         """
         key = tuple(sorted(names))
         if key not in self._live:
-            wanted = {OUTPUTS.index(n) for n in key}
+            wanted = {self.output_names.index(n) for n in key}
             need: set[int] = set()
             keep = []
             for k in range(len(self.instructions) - 1, -1, -1):
@@ -94,13 +95,24 @@ class ScipTape:
         inputs = ([float(v) for v in np.asarray(x, float).reshape(-1)],
                   [float(v) if isinstance(v, (int, float, np.number)) else v for v in y],
                   [float(v) for v in np.asarray(p, float).reshape(-1)])
+        return self.replay_inputs(inputs, names, apply)
+
+    def replay_inputs(self, inputs: Sequence[Sequence[Any]], names: Sequence[str],
+                      apply: Any = None) -> dict[str, list[Any]]:
+        """Values of the named outputs for one list of entries per function input.
+
+        Entries are Python floats (constant-folded) or SCIP variables/expressions; this is the
+        general form of :meth:`replay` for tapes recorded with :func:`record_function`.
+        """
+        apply = _apply if apply is None else apply
+        inputs = [[float(v) if isinstance(v, (int, float, np.number)) else v for v in inp] for inp in inputs]
         w: list[Any] = [0.0] * self.n_work
         res: dict[str, list[Any]] = {n: [0.0] * self.sizes[n] for n in names}
         for k in self.live(names):
             op, out, ins, const = self.instructions[k]
             if op == ca.OP_OUTPUT:
                 v = w[ins[0]]
-                res[OUTPUTS[ins[1]]][ins[2]] = _materialize(v) if isinstance(v, _PowForm) else v
+                res[self.output_names[ins[1]]][ins[2]] = _materialize(v) if isinstance(v, _PowForm) else v
             elif op == ca.OP_INPUT:
                 w[out] = inputs[ins[0]][ins[1]]
             elif op == ca.OP_CONST:
@@ -127,27 +139,37 @@ def _record(lp: Any) -> ScipTape:
         leader = [ca.SX.nan(e.shape) for e in leader]
     exprs = [ca.densify(e) for e in [lp.f, lp.g, lp.h] + leader]
     fn = ca.Function("all", [lp.x, lp.y, lp.p], exprs)
+    return record_function(fn, OUTPUTS, lp.name)
+
+
+def record_function(fn: ca.Function, names: Sequence[str], what: str = "model") -> ScipTape:
+    """The SX tape of any CasADi Function (outputs densified, named ``names`` in order).
+
+    Used for single-level programs built by the reformulations (e.g. the KKT system with
+    x, y, multipliers all SCIP variables), replayed with :meth:`ScipTape.replay_inputs`.
+    """
+    names = tuple(names)
     if not fn.is_a("SXFunction"):
         try:
             fn = fn.expand()
         except Exception as exc:  # CasADi raises RuntimeError for non-expandable nodes
             raise UnsupportedExpressionError(
-                f"the CasADi (MX) model of {lp.name!r} cannot be expanded to scalar SX for SCIP "
+                f"the CasADi (MX) model of {what!r} cannot be expanded to scalar SX for SCIP "
                 f"({exc}); use method='kkt' evidence (the multistart certificate) instead") from None
     ins_list = []
-    outputs: dict[str, list[tuple[int, int]]] = {n: [] for n in OUTPUTS}
+    outputs: dict[str, list[tuple[int, int]]] = {n: [] for n in names}
     for k in range(fn.n_instructions()):
         op = int(fn.instruction_id(k))
         i = tuple(int(v) for v in fn.instruction_input(k))
         o = [int(v) for v in fn.instruction_output(k)]
         if op == ca.OP_OUTPUT:
-            outputs[OUTPUTS[o[0]]].append((o[1], i[0]))
+            outputs[names[o[0]]].append((o[1], i[0]))
             ins_list.append((op, -1, (i[0], o[0], o[1]), 0.0))
             continue
         c = float(fn.instruction_constant(k)) if op == ca.OP_CONST else 0.0
         ins_list.append((op, o[0], i, c))
-    sizes = {n: int(e.numel()) for n, e in zip(OUTPUTS, exprs)}
-    return ScipTape(tuple(ins_list), outputs, sizes, int(fn.sz_w()))
+    sizes = {n: int(fn.size_out(k)[0] * fn.size_out(k)[1]) for k, n in enumerate(names)}
+    return ScipTape(tuple(ins_list), outputs, sizes, int(fn.sz_w()), output_names=names)
 
 
 def unsupported_error(what: str, marker: Unsupported) -> UnsupportedExpressionError:

@@ -13,11 +13,13 @@ from typing import Any, Hashable, Iterable, Mapping, Sequence
 import numpy as np
 import sympy as sp
 
-from ..errors import ModelError, UnknownSymbolError, ValueInputError
+from ..errors import IntegerVariableError, ModelError, UnknownSymbolError, ValueInputError
+from ..printing import latex_repr
 from .constraints import normalise
 from .multipliers import MultiplierSymbol, bind_multipliers
 from .objective import split_objective
 
+INTEGER_ROUTES = ("milp", "global", "auto")  # auto: the MILP route, else the KKT route, which refuses integers
 NONSMOOTH = (sp.Abs, sp.Max, sp.Min, sp.sign, sp.floor, sp.ceiling, sp.Heaviside, sp.Piecewise)
 
 
@@ -119,6 +121,9 @@ class BilevelProblem:
         Symbols with numeric values that can change without rebuilding (``solve(parameters=...)``).
     start : mapping ``sp.Symbol -> float``
         Starting point for leader and follower variables (missing ones start at 0).
+    integer : sequence of leader symbols
+        Leader variables restricted to integer values. Honoured by ``method="milp"`` (HiGHS) and
+        ``method="global"`` (SCIP); every other route refuses such a problem (``MethodError``).
 
     Examples
     --------
@@ -142,6 +147,7 @@ class BilevelProblem:
         start: Mapping[sp.Symbol, float] | None = None,
         name: str = "bilevel",
         info: Mapping[str, Any] | None = None,
+        integer: Sequence[sp.Symbol] | None = None,
     ) -> None:
         self.name = name
         self.leader = _symbols(leader, "leader")
@@ -187,6 +193,23 @@ class BilevelProblem:
         # reply is optimal, and the optimistic leader chooses among them (valid, kept as declared).
         self.start = self._check_start(start or {})
         self.info: dict[str, Any] = dict(info or {})
+        self.integer = self._check_integer(integer)
+
+    def _check_integer(self, integer: Any) -> tuple[sp.Symbol, ...]:
+        if integer is None:
+            return ()
+        out = _symbols(integer, "integer")
+        for s in out:
+            if s not in self.leader:
+                role = "a follower" if s in self.follower else "not a"
+                raise IntegerVariableError(
+                    f"integer variable {s} is {role} leader variable; only leader variables can be declared "
+                    f"integer (leader: {list(map(str, self.leader))}). Remove {s} from integer=[...]")
+        return out
+
+    def integer_indices(self) -> tuple[int, ...]:
+        """Positions of the integer leader variables in x."""
+        return tuple(self.leader.index(s) for s in self.integer)
 
     # -- validation -------------------------------------------------------
     def _check_parameters(self, params: Mapping[sp.Symbol, Any]) -> dict[sp.Symbol, float]:
@@ -335,6 +358,13 @@ class BilevelProblem:
             raise ValueInputError(f"time_limit must be a positive number of seconds (or None), got {tl!r}")
         if options.get("start") is not None:
             self.start_vectors(options["start"])  # unknown symbols are an error, not silently ignored
+        ints = getattr(self, "integer", ())  # the vectorised declaration shares this method
+        if ints and (formulation != "optimistic" or method not in INTEGER_ROUTES):
+            from ..errors import MethodError
+            raise MethodError(
+                f"the leader variable(s) {list(map(str, ints))} are integer, which method={method!r}"
+                + (f" with formulation={formulation!r}" if formulation != "optimistic" else "")
+                + f" does not honour; use method='milp' (linear problems) or method='global' (SCIP)")
         if getattr(self, "multiplier_symbols", None):  # only multiplier-aware routes (routes/shadow.py) can state such a leader
             from ..routes.shadow import solve_with_multipliers
             return solve_with_multipliers(self, method=method, formulation=formulation, **options)
@@ -376,5 +406,4 @@ class BilevelProblem:
         return diagnose(self, result, **options)
 
     def _repr_latex_(self) -> str:
-        from ..display import latex
-        return "$\\displaystyle " + latex(self, mode="inline") + "$"
+        return latex_repr(self)

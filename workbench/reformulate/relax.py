@@ -13,6 +13,7 @@ import casadi as ca
 import numpy as np
 
 from ..errors import MethodError
+from ..printing import latex_repr
 from .kkt import MPCC
 from .reduction import Reduction
 
@@ -41,12 +42,7 @@ class Relaxation(str, Enum):
             ) from None
 
 
-def _relaxation_latex(self: Relaxation) -> str:
-    from ..display import latex
-    return "$\\displaystyle " + latex(self, mode="inline") + "$"
-
-
-Relaxation._repr_latex_ = _relaxation_latex  # Enum bodies cannot define _sunder_ names
+Relaxation._repr_latex_ = latex_repr  # Enum bodies cannot define _sunder_ names
 
 
 @dataclass

@@ -18,6 +18,7 @@ LAZY_ROUTES: dict[str, tuple[str, str]] = {
     "pessimistic": ("pessimistic", "solve_pessimistic"),
     "auto": ("auto", "solve_auto"),
     "hypergradient": ("hypergradient", "solve_hypergradient"),
+    "global": ("global_route", "solve_global"),
 }
 
 

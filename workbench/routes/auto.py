@@ -38,13 +38,24 @@ def solve_auto(problem: Any, time_limit: float | None = None, parameters: Any = 
         milp_result = solve_milp(problem, parameters=parameters,
                                  time_limit=None if time_limit is None else 0.6 * time_limit)
     except MethodError as why:
+        _refuse_integers(problem, f"the MILP route does not apply ({why})")
         r = solve_kkt(problem, time_limit=time_limit, parameters=parameters, **options)
         r.info["route"] = f"kkt (milp not applicable: {why}{not_hg})"
         return r
     if milp_result.status in ("optimal", "unbounded", "infeasible"):  # HiGHS proved it, globally
         milp_result.info["route"] = "milp"
         return milp_result
+    if getattr(problem, "integer", ()):  # the KKT route cannot honour integrality: keep HiGHS' answer
+        milp_result.info["route"] = "milp"
+        return milp_result
     left = None if time_limit is None else max(time_limit - (time.monotonic() - t0), 1.0)
     r = solve_kkt(problem, time_limit=left, parameters=parameters, **options)
     r.info["route"] = f"kkt (milp ended {milp_result.status}: {milp_result.message}{not_hg})"
     return r
+
+
+def _refuse_integers(problem: Any, why: str) -> None:
+    ints = getattr(problem, "integer", ())
+    if ints:
+        raise MethodError(f"the leader variable(s) {list(map(str, ints))} are integer and {why}; the KKT route "
+                          "cannot honour integrality: use method='global' (SCIP)")

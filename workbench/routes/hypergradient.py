@@ -31,7 +31,8 @@ from ..errors import MethodError, SolverFailure, ValueInputError
 from ..lower import LoweredProblem, lower, lower_matrix
 from ..result import BilevelResult
 from ..solve import box_from_constraints
-from ..solve.leader_descent import (OPTIMIZERS, KKTFollower, LazyFollowerSolver, ReducedObjective, SmoothFollower,
+from ..sensitivity.reduced_engine import KKTFollower
+from ..solve.leader_descent import (OPTIMIZERS, LazyFollowerSolver, ReducedObjective, SmoothFollower,
                                     descend, factor_pd, matrix_follower_solver, smooth_follower_applies)
 from ..status import SolverStats, Status
 

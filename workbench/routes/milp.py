@@ -40,17 +40,19 @@ def _needs_slack_bound(region: Any, duals: Any, tol: float) -> np.ndarray:
     return (duals.lam_max > tol) & (duals.lam_min <= tol) & (region.upper > tol) & ~np.isfinite(region.upper)
 
 
-def _pairs(m: LinearBilevel, max_bases: int, tol: float = 1e-9) -> tuple[list[dict], Any, Any, float | None]:
+def _pairs(m: LinearBilevel, max_bases: int, tol: float = 1e-9,
+           allow_cut: bool = True) -> tuple[list[dict], Any, Any, float | None]:
     """How each complementarity pair is modelled, with its bounds and their sources.
 
     When a slack is unbounded over the high-point relaxation, a bilevel-feasible
     incumbent (two LPs at a fixed x) gives the valid cut F <= F(incumbent), and the
-    slack bounds are recomputed over the relaxation intersected with that cut.
+    slack bounds are recomputed over the relaxation intersected with that cut. With integer
+    leader variables the incumbent's x need not be integer, so no cut is made (``allow_cut``).
     """
     region = slack_bounds(m)
     duals = dual_vertex_bounds(m, max_bases) if m.is_lp else qp_multiplier_bounds(m, max_bases)
     cut, source = None, SLACK_SOURCE
-    if m.is_lp and region.feasible and duals.feasible and _needs_slack_bound(region, duals, tol).any():
+    if allow_cut and m.is_lp and region.feasible and duals.feasible and _needs_slack_bound(region, duals, tol).any():
         inc = incumbent(m, region.points)
         if inc is not None:
             cut = inc[0] + 1e-6 * (1 + abs(inc[0]))
@@ -90,7 +92,8 @@ def _pairs(m: LinearBilevel, max_bases: int, tol: float = 1e-9) -> tuple[list[di
     return pairs, region, duals, cut
 
 
-def _build(m: LinearBilevel, pairs: list[dict], cut: float | None) -> tuple[np.ndarray, list, Bounds, np.ndarray, list[int]]:
+def _build(m: LinearBilevel, pairs: list[dict], cut: float | None,
+           integer: tuple[int, ...] = ()) -> tuple[np.ndarray, list, Bounds, np.ndarray, list[int]]:
     nx, ny, ng, nh = m.nx, m.ny, len(m.g.names), len(m.h.names)
     binaries = [i for i, r in enumerate(pairs) if r["treatment"] == "binary"]
     n = nx + ny + ng + nh + len(binaries)
@@ -131,6 +134,7 @@ def _build(m: LinearBilevel, pairs: list[dict], cut: float | None) -> tuple[np.n
     c[xy] = m.F.A[0]
     integrality = np.zeros(n)
     integrality[nx + ny + ng + nh:] = 1
+    integrality[list(integer)] = 1  # integer leader variables (HiGHS integrality)
     A = np.array(rows) if rows else np.zeros((0, n))
     cons = [LinearConstraint(A, lb, ub)] if rows else []
     return c, cons, Bounds(lo_v, hi_v), integrality, binaries
@@ -173,9 +177,10 @@ def solve_milp(problem: Any, parameters: Mapping | None = None, time_limit: floa
     t0 = time.monotonic()
     p = problem.parameter_vector(parameters)
     m = linear_bilevel(problem, p, "milp", allow_qp=True)
-    pairs, region, duals, cut = _pairs(m, max_bases)
+    ints = tuple(problem.integer_indices()) if hasattr(problem, "integer_indices") else ()
+    pairs, region, duals, cut = _pairs(m, max_bases, allow_cut=not ints)
     base = dict(problem=problem, method="milp", parameters=p)
-    info: dict = {"big_m": pairs, "dual_vertices": duals.n_vertices, "objective_cut": cut}
+    info: dict = {"big_m": pairs, "dual_vertices": duals.n_vertices, "objective_cut": cut, "integer": list(ints)}
     if not region.feasible or not duals.feasible:
         # A feasible follower LP whose dual is infeasible is unbounded below at every x: the same
         # word as the KKT route's for a follower without a minimiser.
@@ -185,7 +190,7 @@ def solve_milp(problem: Any, parameters: Mapping | None = None, time_limit: floa
             "unbounded below at every x (no follower-optimal response exists); bound the follower's variables")
         return BilevelResult(status=status, solver_stats=SolverStats("highs", "not_run"), message=why, info=info,
                              time_s=time.monotonic() - t0, **base)
-    c, cons, bounds, integrality, binaries = _build(m, pairs, cut)
+    c, cons, bounds, integrality, binaries = _build(m, pairs, cut, ints)
     opts = {"mip_rel_gap": mip_rel_gap, "disp": False}
     if time_limit is not None:
         opts["time_limit"] = float(time_limit)
@@ -207,7 +212,8 @@ def solve_milp(problem: Any, parameters: Mapping | None = None, time_limit: floa
                              message=msg, info=info, time_s=time.monotonic() - t0, **base)
     nx, ny, ng, nh = m.nx, m.ny, len(m.g.names), len(m.h.names)
     z = np.asarray(res.x, float)
-    x, y = z[:nx], z[nx:nx + ny]
+    x, y = z[:nx].copy(), z[nx:nx + ny]
+    x[list(ints)] = np.round(x[list(ints)])  # HiGHS' integers are integral to its tolerance
     lam, mu = z[nx + ny:nx + ny + ng], z[nx + ny + ng:nx + ny + ng + nh]
     info["global"] = res.status == 0
     info["big_m_active"] = _active_bounds(m, pairs, x, y, lam)
