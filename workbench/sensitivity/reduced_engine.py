@@ -5,7 +5,7 @@ the sensitivity stage; ``solve/leader_descent.py`` only sees its ``evaluate(x) -
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -22,28 +22,6 @@ class KKTFollower:
         self.problem, self.p, self.lp = problem, np.asarray(p, float), lower(problem)
         self.y = np.asarray(self.lp.y_start, float).copy()
         self.last_grad: np.ndarray | None = None
-
-    def _polish(self, x: np.ndarray, y: np.ndarray, g: np.ndarray, solve: Callable[[np.ndarray], np.ndarray],
-                its: int) -> tuple[np.ndarray, int, Callable[[np.ndarray], np.ndarray]]:
-        """One more Newton step with the factor at y (kept if it lowers ‖∇f‖), and the adjoint
-        solve at the returned point with one step of iterative refinement by the exact product.
-
-        Why: the stop ‖∇f‖ <= tol leaves y off by up to tol/λ_min (1e-8 for e^x = 1e-2), and Φ's
-        central differences see that (8.9e-6 relative on load_digits without this step); the free
-        step makes ‖∇f‖ quadratically small. The factor is of H(y), not of H(y + δ): refining the
-        adjoint with ∇²f(y + δ)·v removes the O(‖δ‖) error of using it there.
-        """
-        y_new = y - solve(g)
-        g_new = np.asarray(self._f(x, y_new)[1], float).reshape(-1)
-        if not np.max(np.abs(g_new)) < np.max(np.abs(g)):
-            y_new = y
-        else:
-            its += 1
-
-        def refined(b: np.ndarray) -> np.ndarray:
-            v = solve(b)
-            return v + solve(b - np.asarray(self._hv(x, y_new, v), float).reshape(-1))
-        return y_new, its, refined
 
     def evaluate(self, x: np.ndarray) -> Evaluation:
         x = np.asarray(x, float)
