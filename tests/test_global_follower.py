@@ -236,3 +236,12 @@ def test_affine_follower_with_an_unbounded_optimal_face_is_proven():
     assert proof.passed, proof.reason
     worse = prove_follower_optimal(lower(p), [0.0], [0.5, 0.0])   # f = 0.5 > 0: refuted
     assert not worse.passed and worse.gap == pytest.approx(0.5, abs=1e-6)
+
+
+def test_follower_undefined_at_the_leader_point_is_no_proof():
+    """f = y^2/(x + 1) is undefined at x = -1 (division by zero): no proof, and no crash."""
+    p = wb.BilevelProblem([x], [y], upper_objective=x + y, lower_objective=y ** 2 / (x + 1),
+                          lower_constraints=[y >= -1, y <= 1])
+    proof = prove_follower_optimal(lower(p), [-1.0], [0.0])
+    assert not proof.passed and "not finite" in proof.reason
+    assert prove_follower_optimal(lower(p), [0.0], [0.0]).passed   # at x = 0, f = y^2: y = 0 is optimal

@@ -343,6 +343,11 @@ def prove_follower_optimal(lp: LoweredProblem, x: Any, y: Any, p: Any = None, *,
     gv = lp.evaluate("lower_ineq", x, y, p) if lp.g.numel() else np.zeros(0)
     hv = lp.evaluate("lower_eq", x, y, p) if lp.h.numel() else np.zeros(0)
     viol = float(max([0.0, *(-gv), *np.abs(hv)]))
+    if not (math.isfinite(value) and math.isfinite(tol)):  # e.g. a division by zero at this x
+        r = _empty("unsupported", lp.n_y, f"the lower objective is {value} at (x, y)", time.perf_counter())
+        return FollowerProof(passed=False, value=value, phi_lower=-math.inf, gap=math.nan, tol=tol, better_y=None,
+                             reason=f"no proof: the lower objective is not finite at (x, y) ({value})", result=r,
+                             cross_check=None, violation=viol)
     r = global_follower(lp, x, p, y_ref=y, time_limit=time_limit, gap_tol=tol / 10, seed=seed)
     better = None
     if r.y is not None and r.phi_upper < value - tol and r.violation <= feas_tol:
