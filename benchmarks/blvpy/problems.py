@@ -1091,7 +1091,9 @@ CASES: list[Case] = [
     # --- BOLIB, convex followers
     _bolib_case("Bard1984a", "bolib-linear", _milp_exact("Bard1984a"), "milp", "BOLIB best 3.1111"),
     _bolib_case("BenAyedBlair1990a", "bolib-linear", _milp_exact("BenAyedBlair1990a"), "milp", "BOLIB best -2.5"),
-    _bolib_case("HuHuangZhang2009", "bolib-linear", _milp_exact("HuHuangZhang2009"), "milp", "BOLIB best -8.4444"),
+    _bolib_case("HuHuangZhang2009", "bolib-linear", _milp_exact("HuHuangZhang2009"), "milp",
+               "BOLIB best -8.4444 is not optimal (by hand: y2 = 0, y1 = min(25/9 - x, 8/9); F = -3x - 25/9 "
+               "on [17/9, 2], so x = 2, F = -79/9)"),
     _bolib_case("TuyEtal1994", "bolib-linear", _milp_exact("TuyEtal1994"), "milp", "BOLIB best 6"),
     _bolib_case("Bard1988Ex1", "bolib-nonlinear", exact_bard1988ex1, "reduction", "BOLIB best 17"),
     _bolib_case("ClarkWesterberg1990a", "bolib-nonlinear", exact_clarkwesterberg1990a, "reduction", "BOLIB best 5"),

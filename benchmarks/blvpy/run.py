@@ -215,6 +215,9 @@ def write_md(path: Path, rows: list[dict], a, started: str, blv_version: list[st
             f"{mark(r['blv_exact'] if b and r['exact_kind'] != 'local' else None)} | {b['status'] if b else '—'} "
             f"| {fmt(b['time'], '.3f') if b else '—'} | {fmt(r['ratio'], '.3g')} | {fmt(r.get('ratio_cpu'), '.3g')} "
             f"| {r['load'][0]:.1f} |")
+    for r in rows:  # notes are metadata of the problem table, not measurements: take the current ones
+        if r["name"] in problems.BY_NAME:
+            r["note"] = problems.BY_NAME[r["name"]].note
     notes = [r for r in rows if r["note"] or r["wb"]["error"] or (r["blv"] and r["blv"]["error"]) or r["exact_error"]
              or not r["wb"]["stable"] or (r["blv"] and not r["blv"]["stable"])]
     if notes:
