@@ -82,6 +82,8 @@ def solve_kkt(problem: Any, relaxation: "str | Relaxation" = "scholtes", paramet
             break
         starts = new_starts + starts[:2]
     if global_search and not run.late():
+        # rounded leader points at refuted candidates early too: later stages may not get there in time
+        run.snap_refuted(min((c.upper for c in run.candidates if c.ok), default=np.inf))
         full = run.needs_global_search()
         if lp.n_x <= sample_dims:  # a convex follower needs one solve per sample: a light scan
             run.sampling(x0, y0, seed, light=not full)
