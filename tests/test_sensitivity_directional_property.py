@@ -17,6 +17,7 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 import workbench as wb
+from test_sensitivity_property import to_problem
 
 
 def planted(seed: int, n_y: int, n_x: int, m: int):
@@ -38,17 +39,6 @@ def planted(seed: int, n_y: int, n_x: int, m: int):
     b = M @ ystar - D @ x0 - slack
     d = rng.normal(size=n_x)
     return Q, B, M, D, c, b, x0, ystar, act, weak, d
-
-
-def to_problem(Q, B, M, D, c, b):
-    n_y, n_x = B.shape
-    xs, ys = sp.symbols(f"x0:{n_x}", real=True), sp.symbols(f"y0:{n_y}", real=True)
-    X, Y = sp.Matrix(xs), sp.Matrix(ys)
-    f = (Y.T * sp.Matrix(Q) * Y)[0] / 2 + ((sp.Matrix(c) + sp.Matrix(B) * X).T * Y)[0]
-    g = sp.Matrix(M) * Y - sp.Matrix(b) - sp.Matrix(D) * X
-    F = sum(v ** 2 for v in ys) + sum(xs)
-    return wb.BilevelProblem(list(xs), list(ys), upper_objective=F, lower_objective=f,
-                             lower_constraints=[gi >= 0 for gi in g]), xs
 
 
 def exact_qp_reply(Q, B, M, D, c, b, x):

@@ -42,6 +42,7 @@ import numpy as np
 from ..errors import MethodError, UnsupportedExpressionError
 from ..lower import LoweredProblem
 from ..lower.casadi2scip import piece_name, scip_follower
+from ..reformulate.program import simple_bounds
 
 ASSUMED_RADIUS = 1e3  # K_i = ASSUMED_RADIUS * (1 + |y_ref_i|) for bounds that cannot be derived
 LP_ROUNDING = 1e-7    # outward rounding of LP-derived bounds (HiGHS' feasibility tolerance)
@@ -132,19 +133,7 @@ def _affine(e: Any, index: dict[str, int], n: int) -> tuple[np.ndarray, float] |
 def derive_box(rows_ineq: list[tuple[np.ndarray, float]], rows_eq: list[tuple[np.ndarray, float]],
                n: int) -> tuple[np.ndarray, np.ndarray, str]:
     """Box containing {y : a·y + c >= 0 (ineq rows), a·y + c = 0 (eq rows)}: steps (a) and (b)."""
-    lo, hi = np.full(n, -np.inf), np.full(n, np.inf)
-    multi = False
-    for a, c, eq in [(a, c, False) for a, c in rows_ineq] + [(a, c, True) for a, c in rows_eq]:
-        nz = np.flatnonzero(a)
-        if nz.size != 1:
-            multi = multi or nz.size > 1
-            continue
-        i = int(nz[0])
-        b = -c / a[i]
-        if eq or a[i] > 0:
-            lo[i] = max(lo[i], b)
-        if eq or a[i] < 0:
-            hi[i] = min(hi[i], b)
+    lo, hi, multi = simple_bounds(rows_ineq, rows_eq, n)
     how = ["simple bounds"] if np.isfinite(lo).any() or np.isfinite(hi).any() else []
     if multi and n:
         lo, hi, used = _lp_box(rows_ineq, rows_eq, lo, hi)

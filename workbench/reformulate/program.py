@@ -97,13 +97,11 @@ def affine_rows(prog: SingleLevelProgram) -> tuple[list[tuple[np.ndarray, float]
 LP_ROUNDING = 1e-7  # outward rounding of LP-derived bounds (HiGHS' feasibility tolerance), as the follower proof
 
 
-def propagate_bounds(ineq: list[tuple[np.ndarray, float]], eq: list[tuple[np.ndarray, float]], n: int,
-                     need: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
-    """Box containing {w : a.w + c >= 0 (ineq), a.w + c = 0 (eq)}: the global follower proof's derivation
-    (``certify.global_follower.derive_box``: (a) rows in one variable are simple bounds, (b) min and max
-    of w_i over the polyhedron by LP, rounded outward), with the LPs only for the variables in ``need``
-    whose simple bounds are not both finite: only variables in nonlinear terms need bounds for SCIP, and
-    one LP costs ~5 ms through ``scipy.optimize.linprog``, which dominated the route's time."""
+def simple_bounds(ineq: list[tuple[np.ndarray, float]], eq: list[tuple[np.ndarray, float]],
+                  n: int) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, float, bool]]]:
+    """Step (a) of a bound derivation: a row a.w + c >= 0 (or = 0) in one variable w_i is the bound
+    w_i >= -c/a_i (a_i > 0) or w_i <= -c/a_i (a_i < 0), both for an equality. Returns (lo, hi) and the
+    rows in several variables as (a, c, is_eq), left for LP propagation."""
     lo, hi = np.full(n, -np.inf), np.full(n, np.inf)
     multi = []
     for a, c, is_eq in [(a, c, False) for a, c in ineq] + [(a, c, True) for a, c in eq]:
@@ -118,6 +116,17 @@ def propagate_bounds(ineq: list[tuple[np.ndarray, float]], eq: list[tuple[np.nda
             lo[i] = max(lo[i], b)
         if is_eq or a[i] < 0:
             hi[i] = min(hi[i], b)
+    return lo, hi, multi
+
+
+def propagate_bounds(ineq: list[tuple[np.ndarray, float]], eq: list[tuple[np.ndarray, float]], n: int,
+                     need: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+    """Box containing {w : a.w + c >= 0 (ineq), a.w + c = 0 (eq)}: the global follower proof's derivation
+    (``certify.global_follower.derive_box``: (a) rows in one variable are simple bounds, (b) min and max
+    of w_i over the polyhedron by LP, rounded outward), with the LPs only for the variables in ``need``
+    whose simple bounds are not both finite: only variables in nonlinear terms need bounds for SCIP, and
+    one LP costs ~5 ms through ``scipy.optimize.linprog``, which dominated the route's time."""
+    lo, hi, multi = simple_bounds(ineq, eq, n)
     how = ["simple bounds"] if np.isfinite(lo).any() or np.isfinite(hi).any() else []
     which = [i for i in np.flatnonzero(need) if not (np.isfinite(lo[i]) and np.isfinite(hi[i]))]
     if multi and which:
