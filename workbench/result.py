@@ -1,45 +1,15 @@
 """Plain result objects handed to the user (views and widgets are built on top)."""
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Hashable, Iterator
+from typing import Any
 
 import numpy as np
 
 from .errors import SolverFailure
 from .printing import latex_repr
 from .status import FAILED, SolverStats, Status
-
-
-class MultiplierMap(Mapping):
-    """Follower multipliers keyed by constraint name; unnamed constraints by their index.
-
-    Sign convention: L = f - lam^T g - mu^T h with g >= 0, h = 0, so lam >= 0 and
-    mu is the shadow price of the equality's right-hand side.
-    """
-
-    def __init__(self, names: list[Hashable], values: np.ndarray):
-        self._names = list(names)
-        self._values = np.asarray(values, dtype=float).reshape(-1)
-        self._index = {n: i for i, n in enumerate(self._names)}
-
-    def __getitem__(self, key: Hashable) -> float:
-        if key in self._index:
-            return float(self._values[self._index[key]])
-        raise KeyError(f"no follower constraint named {key!r}; known: {self._names}")
-
-    def __iter__(self) -> Iterator[Hashable]:
-        return iter(self._names)
-
-    def __len__(self) -> int:
-        return len(self._names)
-
-    def as_array(self) -> np.ndarray:
-        return self._values.copy()
-
-    def __repr__(self) -> str:
-        return "{" + ", ".join(f"{n!r}: {v:.6g}" for n, v in zip(self._names, self._values)) + "}"
+from .values import MultiplierMap, Point
 
 
 @dataclass
@@ -109,6 +79,12 @@ class BilevelResult:
     @property
     def ok(self) -> bool:
         return self.status == "optimal"
+
+    @property
+    def point(self) -> Point:
+        """The returned point with the follower's multipliers, as one value for the stages."""
+        self._point()
+        return Point(self.x, self.y, self.lam, self.mu)
 
     @property
     def leader(self) -> dict:

@@ -136,7 +136,15 @@ def _project(fn, x, y0, n):
     y0 = np.asarray(y0, float)
     res = minimize(lambda v: float(np.sum((v - y0) ** 2)), y0, constraints=cons, method="SLSQP",
                    options={"ftol": 1e-15, "maxiter": 500})
-    return res.x if res.success else None
+    if res.success:
+        return res.x
+    # SLSQP may stop on its line search right at the feasible set (SciPy >= 1.16): keep such a point
+    # only when it moved no farther than the reply's violation explains (a distance ~ sqrt(violation));
+    # the caller re-checks its feasibility.
+    viol = max([max(0.0, -c["fun"](y0)) for c in cons if c["type"] == "ineq"]
+               + [abs(c["fun"](y0)) for c in cons if c["type"] == "eq"] + [0.0])
+    near = np.all(np.isfinite(res.x)) and np.linalg.norm(res.x - y0) <= 10 * np.sqrt(viol) + 1e-8
+    return res.x if near else None
 
 
 def verify_point(problem, x, y, gap_tol=1e-5, feas_tol=1e-6, time_limit=10.0, **_ignored) -> Verdict:

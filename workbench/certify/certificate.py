@@ -103,9 +103,7 @@ def follower_starts(lp: LoweredProblem, y: np.ndarray, n_random: int, seed: int 
 def leader_box(lp: LoweredProblem) -> tuple[np.ndarray, np.ndarray]:
     """The leader's simple bounds (read once per lowered problem)."""
     key = "leader_box"
-    if key not in lp.functions:
-        lp.functions[key] = box_from_constraints(lp, "x")
-    lo, hi = lp.functions[key]
+    lo, hi = lp.cached(key, lambda: box_from_constraints(lp, "x"))
     return lo.copy(), hi.copy()
 
 

@@ -11,6 +11,8 @@ convex" (which is not the same as nonconvex).
 """
 from __future__ import annotations
 
+from typing import Any
+
 import casadi as ca
 import numpy as np
 
@@ -62,7 +64,7 @@ def follower_is_convex(lp: LoweredProblem, x: np.ndarray, p: np.ndarray) -> bool
     cached per leader point (a search certifies many candidates at the same x)."""
     x = np.asarray(x, float).reshape(-1)
     p = np.asarray(p, float).reshape(-1)
-    memo = lp.functions.setdefault("follower_convexity_at", {})
+    memo = lp.cached("follower_convexity_at", dict)
     k = (x.tobytes(), p.tobytes())
     if k not in memo:
         if len(memo) >= 256:
@@ -72,16 +74,13 @@ def follower_is_convex(lp: LoweredProblem, x: np.ndarray, p: np.ndarray) -> bool
 
 
 def _follower_is_convex(lp: LoweredProblem, x: np.ndarray, p: np.ndarray) -> bool:
-    key = "follower_convexity"
-    if key not in lp.functions:
+    def make() -> tuple[Any, Any]:
         quad = _structure(lp)
-        lp.functions["follower_convexity_rows"] = quad
         if quad is None:
-            lp.functions[key] = None
-        else:
-            hessians = [ca.hessian(lp.f, lp.y)[0]] + [-ca.hessian(lp.g[i], lp.y)[0] for i in quad]
-            lp.functions[key] = ca.Function(key, [lp.x, lp.y, lp.p], hessians)
-    fn = lp.functions[key]
+            return None, None
+        hessians = [ca.hessian(lp.f, lp.y)[0]] + [-ca.hessian(lp.g[i], lp.y)[0] for i in quad]
+        return quad, ca.Function("follower_convexity", [lp.x, lp.y, lp.p], hessians)
+    quad, fn = lp.cached("follower_convexity", make)
     if fn is None:  # not quadratic: the DCP composition rules may still show convexity
         from .curvature import follower_is_dcp_convex
         return follower_is_dcp_convex(lp, x, p)
@@ -89,6 +88,5 @@ def _follower_is_convex(lp: LoweredProblem, x: np.ndarray, p: np.ndarray) -> boo
     out = out if isinstance(out, (list, tuple)) else [out]
     if not _is_psd(out[0]):
         return False
-    quad = lp.functions["follower_convexity_rows"]
     from .curvature import second_order_cone_row  # a non-concave quadratic row may still be a cone
     return all(_is_psd(H) or second_order_cone_row(lp, i, x, p) for i, H in zip(quad, out[1:]))

@@ -186,7 +186,7 @@ def follower_is_dcp_convex(lp: LoweredProblem, x: np.ndarray, p: np.ndarray) -> 
 
 def _row_quadratic(lp: LoweredProblem, i: int):
     """Function (x, p) -> (H, b, c) with g_i(y) = 1/2 y'Hy + b'y + c, or None if g_i is not quadratic in y."""
-    cache = lp.functions.setdefault("g_quadratic_rows", {})
+    cache = lp.cached("g_quadratic_rows", dict)
     if i not in cache:
         gi = lp.g[i]
         if not ca.is_quadratic(gi, lp.y):
@@ -201,7 +201,7 @@ def _row_quadratic(lp: LoweredProblem, i: int):
 
 def _affine_rows(lp: LoweredProblem, x, p) -> list[tuple[np.ndarray, float]]:
     """(a, a0) with g_j(y) = a'y + a0 for every affine row of g at (x, p)."""
-    cache = lp.functions.setdefault("g_affine_rows", {})
+    cache = lp.cached("g_affine_rows", dict)
     out = []
     for j in range(int(lp.g.numel())):
         if j not in cache:

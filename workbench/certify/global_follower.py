@@ -193,7 +193,7 @@ def global_follower(lp: LoweredProblem, x: Any, p: Any = None, *, y_ref: Any = N
     # One SCIP solve per leader point: the search certifies several candidates at the same x.
     # The result depends on y_ref only through an assumed box, so it is reused across y_ref
     # only when no bound had to be assumed.
-    cache = lp.functions.setdefault(_RESULTS_KEY, {})
+    cache = lp.cached(_RESULTS_KEY, dict)
     key = (x.tobytes(), p.tobytes(), float(time_limit), float(gap_tol), int(seed))
     hit = cache.get(key)
     if hit is not None and (not hit[1].assumed or np.array_equal(hit[0], y_ref)):

@@ -60,7 +60,7 @@ def check_multipliers(lp: LoweredProblem, x, y, p, lam, mu) -> KKTResiduals:
 def _data(lp: LoweredProblem) -> tuple[ca.Function, bool]:
     """Function (x, y, p) -> (grad_y f, J_g, J_h, g, F0, c, G0, G_nu, H0, H_nu) and whether F, G, H
     are affine in nu (then these are exact)."""
-    if _KEY not in lp.functions:
+    def make() -> tuple[ca.Function, bool]:
         nu = lp.nu_sym
         affine = not ca.depends_on(ca.jacobian(ca.vertcat(lp.F, lp.G, lp.H), nu), nu)
         zero = ca.DM.zeros(nu.shape)
@@ -69,8 +69,8 @@ def _data(lp: LoweredProblem) -> tuple[ca.Function, bool]:
             pieces += [ca.substitute(e, nu, zero), ca.jacobian(e, nu)]
         outs = [ca.gradient(lp.f, lp.y), ca.jacobian(lp.g, lp.y), ca.jacobian(lp.h, lp.y), lp.g] + pieces
         fn = ca.Function(_KEY, [lp.x, lp.y, lp.p], [ca.densify(o) for o in outs])
-        lp.functions[_KEY] = (fn, bool(affine))
-    return lp.functions[_KEY]
+        return fn, bool(affine)
+    return lp.cached(_KEY, make)
 
 
 def multiplier_range(lp: LoweredProblem, x, y, p, stationarity_tol: float = 1e-7) -> MultiplierRange:

@@ -43,7 +43,8 @@ class KKTResiduals:
 
 def _kkt_function(lp: LoweredProblem) -> ca.Function:
     key = "certificate_kkt_residuals"
-    if key not in lp.functions:
+
+    def make() -> ca.Function:
         sym = type(lp.y)
         ng, nh = int(lp.g.numel()), int(lp.h.numel())
         lam, mu = sym.sym("lam", ng), sym.sym("mu", nh)
@@ -54,9 +55,9 @@ def _kkt_function(lp: LoweredProblem) -> ca.Function:
         if nh:
             L = L - ca.dot(mu, lp.h)
         r = ca.gradient(L, lp.y)
-        lp.functions[key] = ca.Function(key, [lp.x, lp.y, lp.p, lam, mu], [r, grad_f, lp.g],
-                                        ["x", "y", "p", "lam", "mu"], ["r", "grad_f", "g"])
-    return lp.functions[key]
+        return ca.Function(key, [lp.x, lp.y, lp.p, lam, mu], [r, grad_f, lp.g],
+                           ["x", "y", "p", "lam", "mu"], ["r", "grad_f", "g"])
+    return lp.cached(key, make)
 
 
 def kkt_residuals(lp: LoweredProblem, x, y, p, lam, mu) -> KKTResiduals:

@@ -123,12 +123,8 @@ class ScipTape:
 
 
 def scip_tape(lp: Any) -> ScipTape:
-    """The tape of ``lp`` (recorded on first use, then cached in ``lp.functions``)."""
-    tape = lp.functions.get(_TAPE_KEY)
-    if tape is None:
-        tape = _record(lp)
-        lp.functions[_TAPE_KEY] = tape
-    return tape
+    """The tape of ``lp`` (recorded on first use, then cached on ``lp``)."""
+    return lp.cached(_TAPE_KEY, lambda: _record(lp))
 
 
 def _record(lp: Any) -> ScipTape:

@@ -6,9 +6,10 @@ exactly once per problem (cached weakly on the problem object's identity).
 """
 from __future__ import annotations
 
+import threading
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Hashable
+from typing import Any, Callable, Hashable
 
 import casadi as ca
 import numpy as np
@@ -39,22 +40,36 @@ class LoweredProblem:
     lower_sense: str = "min"
     upper_sense: str = "min"
     name: str = "bilevel"
-    functions: dict[str, ca.Function] = field(default_factory=dict)
+    # The one cache of everything derived from this problem (CasADi Functions, proofs per
+    # leader point, SCIP tapes): its lifetime is the lowered problem's. Use ``cached``.
+    cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    # Boxes a declaration states outright ({"x": (lb, ub), "y": (lb, ub)}), read before deriving any.
+    known_boxes: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
     # Follower multipliers as symbols of the leader's pieces (``wb.multiplier``): F, G, H may
     # depend on lam_sym (one entry per g) and mu_sym (one per h). None when they do not.
     lam_sym: Any = None
     mu_sym: Any = None
+
+    def cached(self, key: str, make: Callable[[], Any]) -> Any:
+        """``cache[key]``, built once by ``make()`` (thread-safe: one builder at a time)."""
+        try:
+            return self.cache[key]
+        except KeyError:
+            pass
+        with BUILD_LOCK:
+            if key not in self.cache:
+                self.cache[key] = make()
+            return self.cache[key]
 
     @property
     def multiplier_dependent(self) -> bool:
         """Whether F, G or H use the follower's multipliers (then they take (x, y, p, lam, mu))."""
         if self.lam_sym is None:
             return False
-        key = "_multiplier_dependent"
-        if key not in self.functions:
+        def make() -> bool:
             nu = ca.vertcat(self.lam_sym, self.mu_sym)
-            self.functions[key] = bool(nu.numel()) and bool(ca.depends_on(ca.vertcat(self.F, self.G, self.H), nu))
-        return self.functions[key]
+            return bool(nu.numel()) and bool(ca.depends_on(ca.vertcat(self.F, self.G, self.H), nu))
+        return self.cached("multiplier_dependent", make)
 
     @property
     def nu_sym(self) -> Any:
@@ -81,16 +96,14 @@ class LoweredProblem:
 
         When the leader uses multipliers (``multiplier_dependent``) the upper pieces are
         Functions of (x, y, p, lam, mu)."""
-        if name not in self.functions:
+        def make() -> ca.Function:
             expr = {"upper_objective": self.F, "upper_ineq": self.G, "upper_eq": self.H,
                     "lower_objective": self.f, "lower_ineq": self.g, "lower_eq": self.h}[name]
             if name.startswith("upper") and self.multiplier_dependent:
-                self.functions[name] = ca.Function(name, [self.x, self.y, self.p, self.lam_sym, self.mu_sym],
-                                                   [expr], ["x", "y", "p", "lam", "mu"], [name])
-            else:
-                self.functions[name] = ca.Function(name, [self.x, self.y, self.p], [expr],
-                                                   ["x", "y", "p"], [name])
-        return self.functions[name]
+                return ca.Function(name, [self.x, self.y, self.p, self.lam_sym, self.mu_sym],
+                                   [expr], ["x", "y", "p", "lam", "mu"], [name])
+            return ca.Function(name, [self.x, self.y, self.p], [expr], ["x", "y", "p"], [name])
+        return self.cached(f"function_{name}", make)
 
     def _nu_args(self, name: str, lam: Any, mu: Any) -> tuple:
         if not (name.startswith("upper") and self.multiplier_dependent):
@@ -108,12 +121,12 @@ class LoweredProblem:
         (or "nu", the multipliers [lam; mu], for a leader that uses them)."""
         key = f"gradient_{name}_{wrt}"
         nu = self._nu_args(name, lam, mu)
-        if key not in self.functions:
+        def make() -> ca.Function:
             expr = {"upper_objective": self.F, "lower_objective": self.f}[name]
             v = self.nu_sym if wrt == "nu" else getattr(self, wrt)
             ins = [self.x, self.y, self.p] + ([self.lam_sym, self.mu_sym] if nu else [])
-            self.functions[key] = ca.Function(key, ins, [ca.gradient(expr, v)])
-        return np.asarray(self.functions[key](x, y, p, *nu), dtype=float).reshape(-1)
+            return ca.Function(key, ins, [ca.gradient(expr, v)])
+        return np.asarray(self.cached(key, make)(x, y, p, *nu), dtype=float).reshape(-1)
 
     def evaluate(self, name: str, x: Any, y: Any, p: Any, lam: Any = None, mu: Any = None) -> np.ndarray:
         """Numeric value of a model piece at a point (always a flat array). The leader's pieces
@@ -121,6 +134,7 @@ class LoweredProblem:
         return np.asarray(self.function(name)(x, y, p, *self._nu_args(name, lam, mu)), dtype=float).reshape(-1)
 
 
+BUILD_LOCK = threading.RLock()  # the one build lock (re-entrant: a builder may ask for another cached piece)
 _CACHE: "weakref.WeakKeyDictionary[Any, LoweredProblem]" = weakref.WeakKeyDictionary()
 
 

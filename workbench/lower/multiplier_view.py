@@ -26,11 +26,11 @@ def follower_view(lp: LoweredProblem) -> LoweredProblem:
     """``lp`` itself when its leader uses no multipliers, else the view described above (cached)."""
     if not lp.multiplier_dependent:
         return lp
-    if _KEY not in lp.functions:
+    def make() -> LoweredProblem:
         nu = lp.nu_sym
         G, G_names, _ = _rows_without(lp.G, nu, lp.G_names)
         H, H_names, _ = _rows_without(lp.H, nu, lp.H_names)
         zero = type(lp.x).zeros(1, 1)
-        lp.functions[_KEY] = replace(lp, F=zero, G=G, H=H, G_names=G_names, H_names=H_names, functions={},
-                                     lam_sym=None, mu_sym=None)
-    return lp.functions[_KEY]
+        return replace(lp, F=zero, G=G, H=H, G_names=G_names, H_names=H_names, cache={},
+                       lam_sym=None, mu_sym=None)
+    return lp.cached(_KEY, make)

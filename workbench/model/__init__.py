@@ -3,5 +3,6 @@ from .constraints import Constraint, Named, named
 from .multipliers import MultiplierSymbol, multiplier
 from .objective import Maximize, Minimize
 from .problem import BilevelProblem
+from .protocol import Problem
 
-__all__ = ["BilevelProblem", "Constraint", "Maximize", "Minimize", "MultiplierSymbol", "Named", "multiplier", "named"]
+__all__ = ["BilevelProblem", "Constraint", "Maximize", "Minimize", "MultiplierSymbol", "Named", "Problem", "multiplier", "named"]

@@ -15,11 +15,11 @@ import sympy as sp
 
 from ..errors import IntegerVariableError, ModelError, UnknownSymbolError, ValueInputError
 from ..printing import latex_repr
+from .base import ProblemBase
 from .constraints import normalise
 from .multipliers import MultiplierSymbol, bind_multipliers
 from .objective import split_objective
 
-INTEGER_ROUTES = ("milp", "global", "auto")  # auto: the MILP route, else the KKT route, which refuses integers
 NONSMOOTH = (sp.Abs, sp.Max, sp.Min, sp.sign, sp.floor, sp.ceiling, sp.Heaviside, sp.Piecewise)
 
 
@@ -105,7 +105,7 @@ def finite_vector(values: Any, n: int, what: str) -> np.ndarray:
     return arr
 
 
-class BilevelProblem:
+class BilevelProblem(ProblemBase):
     """A leader-follower problem declared with SymPy.
 
     Parameters
@@ -312,79 +312,11 @@ class BilevelProblem:
         y0 = np.array([float(start.get(s, self.start.get(s, 0.0))) for s in self.follower])
         return x0, y0
 
-    def certify(self, point: Mapping[sp.Symbol, Any], parameters: Mapping | None = None,
-                multipliers: Mapping[Any, float] | None = None, **options: Any) -> Any:
-        """A :class:`~workbench.certify.Certificate` for a point you bring (e.g. from a paper).
-
-        ``point`` maps every leader and follower symbol to its value; ``multipliers`` (optional)
-        maps follower constraint names to multipliers in the README's sign convention. The
-        certificate proves follower optimality (convexity + KKT residuals, or SCIP's global
-        bound) or says why it cannot, and checks both levels' feasibility with absolute tolerances.
-        """
-        from ..certify import certify
-        from ..lower import lower
-        point = dict(point)
-        x = self.point_vector({s: point.pop(s) for s in self.leader if s in point}, "leader")
-        y = self.point_vector({s: point.pop(s) for s in self.follower if s in point}, "follower")
-        if point:
-            raise ValueInputError(f"the point gives a value for {sorted(map(str, point))[0]}, which is not a "
-                                  "leader or follower variable")
-        lam = mu = None
-        if multipliers is not None:
-            names_g, names_h = [c.name for c in self.g], [c.name for c in self.h]
-            unknown = set(multipliers) - set(names_g) - set(names_h)
-            if unknown:
-                raise ValueInputError(f"no follower constraint named {sorted(map(str, unknown))[0]!r}; "
-                                      f"follower constraints: {names_g + names_h}")
-            lam = np.array([float(multipliers.get(n, 0.0)) for n in names_g])
-            mu = np.array([float(multipliers.get(n, 0.0)) for n in names_h])
-        return certify(lower(self), x, y, self.parameter_vector(parameters), lam, mu=mu, **options)
-
     def __repr__(self) -> str:
         return (f"BilevelProblem({self.name!r}, leader={list(self.leader)}, follower={list(self.follower)}, "
                 f"{len(self.upper_constraints)} upper / {len(self.lower_constraints)} lower constraints)")
 
-    # -- entry points to the later stages (imported lazily: data flows forward only) --
-    def solve(self, method: str = "kkt", formulation: str = "optimistic", **options: Any) -> Any:
-        """Solve the bilevel problem; ``method`` is "kkt" (default) or another registered route.
-
-        Common options of the KKT route: ``relaxation`` ("scholtes", "fischer_burmeister",
-        "kanzow_schwartz", "penalty"), ``parameters``, ``start``, ``n_starts``, ``time_limit``.
-        ``formulation="pessimistic"`` solves min_x max_{y in Y*(x)} F instead.
-        """
-        from ..routes import route
-        tl = options.get("time_limit")
-        if tl is not None and not (isinstance(tl, (int, float)) and np.isfinite(tl) and tl > 0):
-            raise ValueInputError(f"time_limit must be a positive number of seconds (or None), got {tl!r}")
-        if options.get("start") is not None:
-            self.start_vectors(options["start"])  # unknown symbols are an error, not silently ignored
-        ints = getattr(self, "integer", ())  # the vectorised declaration shares this method
-        if ints and (formulation != "optimistic" or method not in INTEGER_ROUTES):
-            from ..errors import MethodError
-            raise MethodError(
-                f"the leader variable(s) {list(map(str, ints))} are integer, which method={method!r}"
-                + (f" with formulation={formulation!r}" if formulation != "optimistic" else "")
-                + f" does not honour; use method='milp' (linear problems) or method='global' (SCIP)")
-        if getattr(self, "multiplier_symbols", None):  # only multiplier-aware routes (routes/shadow.py) can state such a leader
-            from ..routes.shadow import solve_with_multipliers
-            return solve_with_multipliers(self, method=method, formulation=formulation, **options)
-        if formulation == "pessimistic":
-            return route("pessimistic")(self, method=method, **options)
-        if formulation != "optimistic":
-            from ..errors import MethodError
-            raise MethodError(f"formulation must be 'optimistic' or 'pessimistic', got {formulation!r}")
-        return route(method)(self, **options)
-
-    def follower_response(self, leader: Any, parameters: Mapping | None = None, **options: Any) -> Any:
-        """The follower's optimal reply (point, multipliers, active set) at a leader point."""
-        from ..sensitivity import follower_response
-        return follower_response(self, leader, parameters=parameters, **options)
-
-    def sensitivity(self, leader: Any, parameters: Mapping | None = None, wrt: Any = "leader", **options: Any) -> Any:
-        """dy/dx, dlam/dx and the hypergradient from the follower's KKT system at a leader point."""
-        from ..sensitivity import sensitivity
-        return sensitivity(self, leader, parameters=parameters, wrt=wrt, **options)
-
+    # -- symbolic analyses (imported lazily: data flows forward only) --
     def reaction_map(self, **options: Any) -> Any:
         """Closed-form y*(x) as SymPy (Piecewise over active sets) when SymPy can find it."""
         from ..analysis import reaction_map

@@ -40,6 +40,7 @@ import numpy as np
 import sympy as sp
 
 from ..errors import MethodError, ModelError, ValueInputError
+from .base import ProblemBase
 from .problem import BilevelProblem, finite_vector
 from .vector_qp import bounds_pair as _bounds
 from .vector_qp import sparse_dm
@@ -64,7 +65,7 @@ class VectorRow:
         raise MethodError(f"constraint {self.name} belongs to a vectorised declaration and has no SymPy expression")
 
 
-class VectorBilevelProblem:
+class VectorBilevelProblem(ProblemBase):
     """A bilevel problem declared by blocks of CasADi matrix expressions (see module docstring)."""
 
     def __init__(self, n_x: int, n_y: int, upper_objective: Block, lower_objective: Block, *,
@@ -294,11 +295,6 @@ class VectorBilevelProblem:
     def __repr__(self) -> str:
         return (f"VectorBilevelProblem({self.name!r}, n_x={self._n_x}, n_y={self._n_y}, "
                 f"{len(self.g)} lower ineq / {len(self.h)} lower eq rows)")
-
-    solve = BilevelProblem.solve
-    follower_response = BilevelProblem.follower_response
-    sensitivity = BilevelProblem.sensitivity
-    certify = BilevelProblem.certify
 
     def start_vectors(self, start: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """(x0, y0) from ``start=``: ``{symbol: value}`` (as for scalar declarations),

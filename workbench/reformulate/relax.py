@@ -15,6 +15,7 @@ import numpy as np
 from ..errors import MethodError
 from ..printing import latex_repr
 from .kkt import MPCC
+from .nlp import NLP
 from .reduction import Reduction
 
 
@@ -46,16 +47,11 @@ Relaxation._repr_latex_ = latex_repr  # Enum bodies cannot define _sunder_ names
 
 
 @dataclass
-class RelaxedNLP:
-    """An NLP in CasADi's dict form plus its bounds; ``p = [user parameters, eps]``."""
+class RelaxedNLP(NLP):
+    """The relaxed MPCC as an :class:`NLP` over the MPCC's w; ``p = [user parameters, eps]``."""
 
-    nlp: dict
-    lbg: np.ndarray
-    ubg: np.ndarray
-    lbw: np.ndarray
-    ubw: np.ndarray
-    scheme: Relaxation
-    mpcc: MPCC
+    scheme: Relaxation = Relaxation.SCHOLTES
+    mpcc: MPCC | None = None
 
 
 def _comp_terms(scheme: Relaxation, s: Any, lam: Any, eps: Any) -> tuple[Any, float, float]:
@@ -94,9 +90,10 @@ class MPCCRelax(Reduction):
             parts.append(expr)
             lbg.append(np.full(mpcc.n_comp, lb))
             ubg.append(np.full(mpcc.n_comp, ub))
-        nlp = {"x": mpcc.w, "p": ca.vertcat(mpcc.p, eps), "f": objective, "g": ca.vertcat(*parts)}
-        relaxed = RelaxedNLP(nlp=nlp, lbg=np.concatenate(lbg), ubg=np.concatenate(ubg),
-                             lbw=mpcc.lbw.copy(), ubw=mpcc.ubw.copy(), scheme=self.scheme, mpcc=mpcc)
+        relaxed = RelaxedNLP(x=mpcc.w, p=ca.vertcat(mpcc.p, eps), f=objective, g=ca.vertcat(*parts),
+                             lbg=np.concatenate(lbg), ubg=np.concatenate(ubg), lbx=mpcc.lbw, ubx=mpcc.ubw,
+                             blocks=dict(mpcc.blocks), name=f"relaxed_{self.scheme.value}",
+                             scheme=self.scheme, mpcc=mpcc)
         return relaxed, {"n_w": int(mpcc.w.numel())}
 
     def invert(self, w: np.ndarray, inverse_data: dict) -> np.ndarray:

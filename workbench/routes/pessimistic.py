@@ -87,7 +87,7 @@ class InnerEvaluator:
         for sign in (-1.0, 1.0):
             best = None
             for y0 in starts:
-                r = self.vf_solver(y0, np.concatenate([x, self.p, [sign, level]]), -np.inf, np.inf, self.lbg, self.ubg)
+                r = self.vf_solver.solve(y0, np.concatenate([x, self.p, [sign, level]]), lbg=self.lbg, ubg=self.ubg)
                 if r.success and self.probe._feasible(x, r.w) and self.probe._f(x, r.w) <= level + 1e-12 * rep.value_scale:
                     if best is None or sign * self._F(x, r.w) < sign * self._F(x, best):
                         best = r.w

@@ -96,7 +96,7 @@ def polish(solver: IpoptSolver, lp: Any, bnd: dict, r: Any, p: np.ndarray) -> An
         else:
             ubw[off + i] = 0.0
     lbg[-1], ubg[-1] = -np.inf, np.inf
-    return solver(r.w, np.append(p, 0.0), bnd["lbw"], ubw, lbg, ubg)
+    return solver.solve(r.w, np.append(p, 0.0), bnd["lbw"], ubw, lbg, ubg)
 
 
 def solve_strong_duality(problem: Any, parameters: Mapping | None = None, start: Mapping | None = None,
@@ -123,8 +123,8 @@ def solve_strong_duality(problem: Any, parameters: Mapping | None = None, start:
         r, reached = None, np.inf
         for eps in schedule:
             solver = cold if r is None else warm
-            args = dict(lam_w0=r.lam_w, lam_g0=r.lam_g) if r is not None else {}
-            r_new = solver(w, np.append(p, eps), bnd["lbw"], bnd["ubw"], bnd["lbg"], bnd["ubg"], **args)
+            args = dict(lam_x0=r.lam_w, lam_g0=r.lam_g) if r is not None else {}
+            r_new = solver.solve(w, np.append(p, eps), bnd["lbw"], bnd["ubw"], bnd["lbg"], bnd["ubg"], **args)
             log.append(dict(start=k, eps=eps, objective=r_new.objective, ipopt_status=r_new.ipopt_status,
                             iterations=r_new.iterations, phase="homotopy"))
             if not r_new.success:

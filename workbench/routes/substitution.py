@@ -107,7 +107,7 @@ def _numeric_solve(problem: Any, rm: ReactionMap, pvals: dict, n_starts: int, se
     lp = lower(problem)
     runs = []
     for xs0 in leader_starts(lp, x0, n_starts, seed):
-        r = solver(xs0, [], np.full(problem.n_x, -np.inf), np.full(problem.n_x, np.inf), lbg, ubg)
+        r = solver.solve(xs0, lbg=lbg, ubg=ubg)
         runs.append(r)
     good = [r for r in runs if r.success]
     return (min(good, key=lambda r: r.objective).w if good else None), runs

@@ -129,9 +129,8 @@ def value_function_cuts(lp: LoweredProblem, follower: FollowerSolver, p, x0, y0,
         n_in = int(lp.G.numel() + lp.g.numel()) + len(cut_exprs)
         n_eq = int(lp.H.numel() + lp.h.numel())
         solver = IpoptSolver({"x": ca.vertcat(lp.x, lp.y), "p": lp.p, "f": lp.F, "g": g}, ipopt_options, name="high_point")
-        n = lp.n_x + lp.n_y
-        r = solver(np.concatenate([x, y]), p, np.full(n, -np.inf), np.full(n, np.inf),
-                   np.zeros(n_in + n_eq), np.concatenate([np.full(n_in, np.inf), np.zeros(n_eq)]))
+        r = solver.solve(np.concatenate([x, y]), p, lbg=np.zeros(n_in + n_eq),
+                         ubg=np.concatenate([np.full(n_in, np.inf), np.zeros(n_eq)]))
         if not r.success:
             break
         x, y = r.w[: lp.n_x], r.w[lp.n_x:]
@@ -164,8 +163,7 @@ class OptimisticSelection:
                                   name="optimistic_selection")
 
     def __call__(self, x, p, y, phi: float, tol: float = 1e-9) -> np.ndarray | None:
-        n = self.lp.n_y
-        r = self.solver(y, np.concatenate([x, p, [phi + tol * (1 + abs(phi))]]), np.full(n, -np.inf),
-                        np.full(n, np.inf), np.zeros(self.n_in + self.n_eq),
-                        np.concatenate([np.full(self.n_in, np.inf), np.zeros(self.n_eq)]))
+        r = self.solver.solve(y, np.concatenate([x, p, [phi + tol * (1 + abs(phi))]]),
+                              lbg=np.zeros(self.n_in + self.n_eq),
+                              ubg=np.concatenate([np.full(self.n_in, np.inf), np.zeros(self.n_eq)]))
         return r.w if r.success else None

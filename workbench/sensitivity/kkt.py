@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sps
 
 from ..lower import LoweredProblem
-from .threads import BUILD_LOCK, per_thread
+from .threads import per_thread
 
 KEY = "sensitivity_kkt"
 UPPER_KEY = "sensitivity_upper_gradient"
@@ -31,12 +31,8 @@ def z_symbols(lp: LoweredProblem) -> Any:
 
 
 def kkt_function(lp: LoweredProblem) -> ca.Function:
-    """Function (x, y, p, lam, mu) -> (grad_y L, H, L_yz, g, Jg_y, Jg_z, h, Jh_y, Jh_z), cached in lp.functions."""
-    if KEY in lp.functions:
-        return lp.functions[KEY]
-    with BUILD_LOCK:
-        if KEY in lp.functions:
-            return lp.functions[KEY]
+    """Function (x, y, p, lam, mu) -> (grad_y L, H, L_yz, g, Jg_y, Jg_z, h, Jh_y, Jh_z), cached on lp."""
+    def make() -> ca.Function:
         lam = ca.SX.sym("lam", lp.g.numel()) if isinstance(lp.y, ca.SX) else ca.MX.sym("lam", lp.g.numel())
         mu = ca.SX.sym("mu", lp.h.numel()) if isinstance(lp.y, ca.SX) else ca.MX.sym("mu", lp.h.numel())
         z = z_symbols(lp)
@@ -46,21 +42,15 @@ def kkt_function(lp: LoweredProblem) -> ca.Function:
         outs = [grad, H, ca.jacobian(grad, z), lp.g, ca.jacobian(lp.g, lp.y), ca.jacobian(lp.g, z),
                 lp.h, ca.jacobian(lp.h, lp.y), ca.jacobian(lp.h, z)]
         names = ["grad", "H", "L_yz", "g", "Jg_y", "Jg_z", "h", "Jh_y", "Jh_z"]
-        lp.functions[KEY] = ca.Function(KEY, [lp.x, lp.y, lp.p, lam, mu], outs,
-                                        ["x", "y", "p", "lam", "mu"], names)
-    return lp.functions[KEY]
+        return ca.Function(KEY, [lp.x, lp.y, lp.p, lam, mu], outs, ["x", "y", "p", "lam", "mu"], names)
+    return lp.cached(KEY, make)
 
 
 def upper_gradient_function(lp: LoweredProblem) -> ca.Function:
-    """Function (x, y, p) -> (grad_z F, grad_y F) for the hypergradient, cached in lp.functions."""
-    if UPPER_KEY in lp.functions:
-        return lp.functions[UPPER_KEY]
-    with BUILD_LOCK:
-        z = z_symbols(lp)
-        lp.functions[UPPER_KEY] = ca.Function(
-            UPPER_KEY, [lp.x, lp.y, lp.p], [ca.gradient(lp.F, z), ca.gradient(lp.F, lp.y)],
-            ["x", "y", "p"], ["F_z", "F_y"])
-    return lp.functions[UPPER_KEY]
+    """Function (x, y, p) -> (grad_z F, grad_y F) for the hypergradient, cached on lp."""
+    z = z_symbols(lp)
+    return lp.cached(UPPER_KEY, lambda: ca.Function(
+        UPPER_KEY, [lp.x, lp.y, lp.p], [ca.gradient(lp.F, z), ca.gradient(lp.F, lp.y)], ["x", "y", "p"], ["F_z", "F_y"]))
 
 
 def to_csc(m: Any) -> sps.csc_matrix:

@@ -16,20 +16,17 @@ import numpy as np
 
 from ..lower import LoweredProblem
 from .kkt import z_symbols
-from .threads import BUILD_LOCK
 
 KEY = "sensitivity_upper_gradient_nu"
 
 
 def upper_gradients_nu(lp: LoweredProblem, x, y, p, lam, mu) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(grad_z F, grad_y F, grad_nu F) at (x, y, p, lam, mu)."""
-    if KEY not in lp.functions:
-        with BUILD_LOCK:
-            z = z_symbols(lp)
-            lp.functions[KEY] = ca.Function(
-                KEY, [lp.x, lp.y, lp.p, lp.lam_sym, lp.mu_sym],
-                [ca.gradient(lp.F, z), ca.gradient(lp.F, lp.y), ca.gradient(lp.F, lp.nu_sym)])
-    outs = lp.functions[KEY](x, y, p, lam, mu)
+    z = z_symbols(lp)
+    fn = lp.cached(KEY, lambda: ca.Function(
+        KEY, [lp.x, lp.y, lp.p, lp.lam_sym, lp.mu_sym],
+        [ca.gradient(lp.F, z), ca.gradient(lp.F, lp.y), ca.gradient(lp.F, lp.nu_sym)]))
+    outs = fn(x, y, p, lam, mu)
     return tuple(np.asarray(o, float).reshape(-1) for o in outs)
 
 

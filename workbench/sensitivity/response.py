@@ -17,7 +17,7 @@ import scipy.sparse.linalg as spla
 
 from ..errors import SolverFailure, ValueInputError
 from ..lower import LoweredProblem, lower
-from ..result import MultiplierMap
+from ..values import MultiplierMap
 from ..solve import FollowerSolver
 from .identify import qp_active_set
 from .kkt import KKTPieces

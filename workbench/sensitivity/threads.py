@@ -14,7 +14,7 @@ from typing import Any, Callable, Hashable
 
 import numpy as np
 
-BUILD_LOCK = threading.RLock()
+from ..lower.lowered import BUILD_LOCK  # one lock for every CasADi construction (no lock-order deadlock)
 _LOCAL = threading.local()
 
 

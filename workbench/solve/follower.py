@@ -13,6 +13,7 @@ import casadi as ca
 import numpy as np
 
 from ..lower import LoweredProblem
+from ..reformulate.nlp import NLP
 from .ipopt import TIGHT_OPTIONS, IpoptSolver
 
 
@@ -36,17 +37,14 @@ class FollowerSolver:
     def __init__(self, lp: LoweredProblem, tight: bool = True):
         self.lp = lp
         self.ng, self.nh = int(lp.g.numel()), int(lp.h.numel())
-        nlp = {"x": lp.y, "p": ca.vertcat(lp.x, lp.p), "f": lp.f, "g": ca.vertcat(lp.g, lp.h)}
-        self.solver = IpoptSolver(nlp, TIGHT_OPTIONS if tight else {}, name="follower")
-        self.lbg = np.concatenate([np.zeros(self.ng), np.zeros(self.nh)])
-        self.ubg = np.concatenate([np.full(self.ng, np.inf), np.zeros(self.nh)])
+        g, lbg, ubg = NLP.constraints((lp.g, 0.0, np.inf), (lp.h, 0.0, 0.0))
+        nlp = NLP(x=lp.y, p=ca.vertcat(lp.x, lp.p), f=lp.f, g=g, lbg=lbg, ubg=ubg, name="follower")
+        self.solver = IpoptSolver(nlp, TIGHT_OPTIONS if tight else {})
 
     def solve(self, x: Any, p: Any, y0: Any) -> FollowerSolution:
         x = np.asarray(x, dtype=float).reshape(-1)
         y0 = np.asarray(y0, dtype=float).reshape(-1)
-        n = self.lp.n_y
-        r = self.solver(y0, np.concatenate([x, np.asarray(p, dtype=float).reshape(-1)]),
-                        np.full(n, -np.inf), np.full(n, np.inf), self.lbg, self.ubg)
+        r = self.solver.solve(y0, np.concatenate([x, np.asarray(p, dtype=float).reshape(-1)]))
         lam_g = r.lam_g if r.lam_g.size else np.zeros(self.ng + self.nh)
         return FollowerSolution(
             y=r.w, lam=-lam_g[: self.ng], mu=-lam_g[self.ng:], value=r.objective,
@@ -65,7 +63,7 @@ def box_from_constraints(lp: LoweredProblem, which: str = "y") -> tuple[np.ndarr
     Only constraints that depend on a single variable of ``which`` linearly and on
     nothing else count; missing bounds are +-inf.
     """
-    known = getattr(lp, "known_boxes", None)  # vectorised declarations state their boxes
+    known = lp.known_boxes  # vectorised declarations state their boxes
     if known and which in known:
         return known[which][0].copy(), known[which][1].copy()
     v = lp.y if which == "y" else lp.x

@@ -60,10 +60,10 @@ class Homotopy:
         if schedule is None:
             schedule = PENALTY_SCHEDULE if relaxed.scheme.value == "penalty" else DEFAULT_SCHEDULE
         self.schedule = tuple(schedule)
-        self.cold = IpoptSolver(relaxed.nlp, ipopt_options, name="relaxed_cold")
+        self.cold = IpoptSolver(relaxed, ipopt_options, name="relaxed_cold")
         warm = dict(ipopt_options or {})
         warm.update(WARM_OPTIONS)
-        self.warm = IpoptSolver(relaxed.nlp, warm, name="relaxed_warm")
+        self.warm = IpoptSolver(relaxed, warm, name="relaxed_warm")
         mpcc = relaxed.mpcc
         n_y = mpcc.lowered.n_y
         grad = mpcc.g_eq[:n_y] if n_y else ca.DM(0, 1)
@@ -89,12 +89,11 @@ class Homotopy:
                 break
             pe = np.concatenate([p, [eps]])
             if last is not None and last.success:
-                res = self.warm(last.w, pe, r.lbw, r.ubw, r.lbg, r.ubg, last.lam_w, last.lam_g)
+                res = self.warm.solve(last.w, pe, lam_x0=last.lam_w, lam_g0=last.lam_g)
                 if not res.success:  # a warm start can fail where a cold one works
-                    res = self.cold(last.w, pe, r.lbw, r.ubw, r.lbg, r.ubg)
+                    res = self.cold.solve(last.w, pe)
             else:
-                res = self.cold(w0 if last is None else last.w if np.all(np.isfinite(last.w)) else w0,
-                                pe, r.lbw, r.ubw, r.lbg, r.ubg)
+                res = self.cold.solve(w0 if last is None else last.w if np.all(np.isfinite(last.w)) else w0, pe)
             comp = complementarity_residual(mpcc, res.w) if np.all(np.isfinite(res.w)) else np.inf
             steps.append(HomotopyStep(eps, res.objective, comp, res.ipopt_status, res.iterations,
                                       res.time_s, start, stationarity=self.stationarity(res.w, p),
@@ -115,7 +114,7 @@ class Homotopy:
         """Fix the active set (smaller of s_i, lam_i to zero) and re-solve once."""
         r = self.relaxed
         mpcc = r.mpcc
-        lbw, ubw = r.lbw.copy(), r.ubw.copy()
+        lbw, ubw = r.lbx.copy(), r.ubx.copy()
         s, lam = final.w[mpcc.comp_s], final.w[mpcc.comp_lam]
         active = s <= lam
         ubw[mpcc.comp_s[active]] = 0.0
@@ -124,9 +123,9 @@ class Homotopy:
         w0[mpcc.comp_s[active]] = 0.0
         w0[mpcc.comp_lam[~active]] = 0.0
         eps = self.schedule[-1]
-        res = self.warm(w0, np.concatenate([p, [eps]]), lbw, ubw, r.lbg, r.ubg, final.lam_w, final.lam_g)
+        res = self.warm.solve(w0, np.concatenate([p, [eps]]), lbw, ubw, lam_x0=final.lam_w, lam_g0=final.lam_g)
         if not res.success:
-            res = self.cold(w0, np.concatenate([p, [eps]]), lbw, ubw, r.lbg, r.ubg)
+            res = self.cold.solve(w0, np.concatenate([p, [eps]]), lbw, ubw)
         comp = complementarity_residual(mpcc, res.w) if res.success else np.inf
         out.steps.append(HomotopyStep(0.0, res.objective, comp, res.ipopt_status, res.iterations,
                                       res.time_s, start, phase="polish", stationarity=self.stationarity(res.w, p),

@@ -13,6 +13,8 @@ from typing import Any
 import casadi as ca
 import numpy as np
 
+from ..reformulate.nlp import NLP
+
 log = logging.getLogger("workbench.solve")
 
 STATUS_MAP = {
@@ -72,19 +74,27 @@ class IpoptResult:
 
 
 class IpoptSolver:
-    """A compiled ``nlpsol`` for one NLP dict, called many times with new data."""
+    """A compiled ``nlpsol`` for one :class:`~workbench.reformulate.nlp.NLP`, called many times
+    with new data: ``solver.solve(x0=..., p=...)`` takes the NLP's own bounds unless given."""
 
-    def __init__(self, nlp: dict, options: dict[str, Any] | None = None, name: str = "solver"):
+    def __init__(self, nlp: "NLP | dict", options: dict[str, Any] | None = None, name: str | None = None):
+        if isinstance(nlp, dict):  # CasADi's dict form: bounds default to CasADi's (-inf, +inf)
+            nlp = NLP(x=nlp["x"], f=nlp["f"], g=nlp.get("g"), p=nlp.get("p"), name=name or "solver")
+        self.nlp = nlp
         opts = dict(BASE_OPTIONS)
         opts.update(options or {})
         self.options = opts
-        self.solver = ca.nlpsol(name, "ipopt", nlp, opts)
+        self.solver = ca.nlpsol(name or nlp.name, "ipopt", nlp.casadi(), opts)
 
-    def __call__(self, w0: Any, p: Any, lbw: Any, ubw: Any, lbg: Any, ubg: Any,
-                 lam_w0: Any = None, lam_g0: Any = None) -> IpoptResult:
-        args = dict(x0=w0, p=p, lbx=lbw, ubx=ubw, lbg=lbg, ubg=ubg)
-        if lam_w0 is not None:
-            args["lam_x0"] = lam_w0
+    def solve(self, x0: Any, p: Any = None, lbx: Any = None, ubx: Any = None, lbg: Any = None,
+              ubg: Any = None, lam_x0: Any = None, lam_g0: Any = None) -> IpoptResult:
+        """One Ipopt run from ``x0``; bounds not given are the NLP's, ``p`` defaults to empty."""
+        nlp = self.nlp
+        args = dict(x0=x0, p=np.zeros(0) if p is None else p,
+                    lbx=nlp.lbx if lbx is None else lbx, ubx=nlp.ubx if ubx is None else ubx,
+                    lbg=nlp.lbg if lbg is None else lbg, ubg=nlp.ubg if ubg is None else ubg)
+        if lam_x0 is not None:
+            args["lam_x0"] = lam_x0
         if lam_g0 is not None:
             args["lam_g0"] = lam_g0
         try:
@@ -92,7 +102,7 @@ class IpoptSolver:
             stats = self.solver.stats()
         except RuntimeError as exc:  # CasADi raises on NaN in evaluation, etc.
             log.debug("Ipopt raised: %s", exc)
-            n = np.asarray(w0).size
+            n = np.asarray(x0).size
             return IpoptResult(np.full(n, np.nan), np.nan, np.array([]), np.zeros(n), np.array([]),
                                "NonIpopt_Exception_Thrown", "error", 0, 0.0)
         ipopt_status = str(stats.get("return_status", "unknown"))
