@@ -197,3 +197,78 @@ def test_hypergradient_includes_multiplier_term():
     chk = s.check()
     assert chk["passed"] and chk["fd_hypergradient"][0] == pytest.approx(-6.0, abs=1e-5)
     assert p.sensitivity({x: 3.0}).hypergradient[0] == pytest.approx(0.0, abs=1e-9)
+
+
+# -- strong duality rewrites price x quantity terms (reformulate/price_strong_duality.py) -------------------
+def test_rewrite_is_linear_and_equal_to_F_on_the_kkt_set():
+    # Market 1 (d = 10, K = 8, C = 4, c = 5, cost = 2) at x = 20: qL = 6, qC = 4, price mu = 20; the
+    # multipliers by hand from stationarity: qL: x - mu + a_capL - a_minL = 0 with both inactive -> 0;
+    # qC: 5 - mu + a_capC - a_minC = 0, qC = C active, qC > 0 -> a_capC = 15, a_minC = 0.
+    # F (minimisation sense) = -(mu - 2) qL = -108; the rewrite must agree there and be linear.
+    import casadi as ca
+    from workbench.reformulate.price_strong_duality import PriceStrongDuality
+    p = market(d=10, K=8, C=4, c=5, cost=2)
+    lp = lower(p)
+    red = PriceStrongDuality(lp.p_default)
+    assert red.accepts(lp)
+    lp2, _ = red.apply(lp)
+    w = ca.vertcat(lp.x, lp.y, lp.nu_sym)
+    assert ca.is_linear(lp2.F, w)
+    point = [20.0, 6.0, 4.0, 0.0, 0.0, 15.0, 0.0, 20.0]   # x, qL, qC, lam (cap_L, min_L, cap_C, min_C), mu
+    value = float(ca.Function("F", [w], [lp2.F])(point))
+    assert value == pytest.approx(-108.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("rewrite", [True, False])
+@pytest.mark.parametrize("kw, x_star, profit", [
+    (dict(d=10, K=8, C=4, c=5, cost=2), 20.0, 108.0),          # test_market_leader_marginal
+    (dict(d=10, K=6, C=5, c=8, cost=2, cap=12), 12.0, 50.0),   # test_price_cap
+])
+def test_global_kkt_with_and_without_the_rewrite(rewrite, kw, x_star, profit):
+    # Hand answers derived in the tests named next to each case; the MILP (rewrite) and the bilinear
+    # program (rewrite=False) must both reproduce them, globally, and r.info says which ran.
+    r = market(**kw).solve(method="global_kkt", rewrite=rewrite)
+    assert r.status == "optimal" and r.optimality == "global", r.message
+    assert r.x[0] == pytest.approx(x_star, abs=1e-6) and r.upper_value == pytest.approx(profit, abs=1e-5)
+    assert r.bound == pytest.approx(profit, abs=1e-5)
+    assert r.info["rewrite"]["applied"] is rewrite
+    assert ("rewritten by strong duality" in r.info["route"]) is rewrite
+
+
+def test_rewrite_removes_the_scarcity_rent_of_a_capacity_the_leader_chooses():
+    # The leader withholds capacity: it offers at 3 with capacity x in [0, 8], the competitor at 5 with
+    # capacity 10, d = 10, cost 2. The leader is cheaper, so qL = x, qC = 10 - x in [2, 10]: for x > 0 the
+    # competitor is marginal, price 5, profit (5 - 2) x, best at x = 8: profit 24.
+    # The revenue mu qL = 3 qL + a_cap x (stationarity in qL, complementarity of qL <= x) has the
+    # bilinear scarcity rent a_cap x, which strong duality (3 qL + 5 qC = 10 mu - x a_cap - 10 a_capC)
+    # turns into linear terms: the rewrite applies.
+    x = sp.Symbol("x", real=True)
+    qL, qC = sp.symbols("q_L q_C", real=True)
+    cons = [wb.named("balance", sp.Eq(qL + qC, 10)), wb.named("cap_L", qL <= x), qL >= 0, qC <= 10, qC >= 0]
+    p = wb.BilevelProblem([x], [qL, qC], wb.Maximize((wb.multiplier("balance") - 2) * qL), 3 * qL + 5 * qC,
+                          [x >= 0, x <= 8], cons)
+    r = p.solve(method="global_kkt")
+    assert r.status == "optimal" and r.optimality == "global", r.message
+    assert r.info["rewrite"]["applied"]
+    assert r.x[0] == pytest.approx(8.0, abs=1e-6) and r.upper_value == pytest.approx(24.0, abs=1e-6)
+    assert r.multipliers["balance"] == pytest.approx(5.0, abs=1e-6)
+
+
+def test_rewrite_refused_for_a_squared_price_and_the_bilinear_program_solves_it():
+    # Market 1 (d = 10, K = 8, C = 4, c = 5, cost = 2) with a penalty mu^2 / 4 on the price.
+    # x > 5: qL = 6, mu = x: profit 6 (x - 2) - x^2 / 4, maximal where 6 - x / 2 = 0: x = 12, profit
+    # 60 - 36 = 24. x < 5: qL = 8, mu = 5: profit 24 - 25 / 4 = 17.75. Optimum x* = 12, profit 24.
+    # No identity of the follower LP has a mu^2 term, so the rewrite is refused, naming the monomial.
+    x = sp.Symbol("x", real=True)
+    qL, qC = sp.symbols("q_L q_C", real=True)
+    mu = wb.multiplier("balance")
+    cons = [wb.named("balance", sp.Eq(qL + qC, 10)), qL <= 8, qL >= 0, qC <= 4, qC >= 0]
+    p = wb.BilevelProblem([x], [qL, qC], wb.Maximize((mu - 2) * qL - mu ** 2 / 4), x * qL + 5 * qC,
+                          [x >= 0, x <= 20], cons)
+    for method in ("global_kkt", "kkt"):
+        r = p.solve(method=method)
+        assert r.status == "optimal", r.message
+        assert r.x[0] == pytest.approx(12.0, abs=1e-6) and r.upper_value == pytest.approx(24.0, abs=1e-6)
+    rg = p.solve(method="global_kkt")
+    assert not rg.info["rewrite"]["applied"] and "mu[balance]**2" in rg.info["rewrite"]["reason"]
+    assert "bilinear price x quantity terms kept" in rg.info["route"]

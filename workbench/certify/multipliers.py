@@ -66,7 +66,7 @@ def _data(lp: LoweredProblem) -> tuple[ca.Function, bool]:
         zero = ca.DM.zeros(nu.shape)
         pieces = []
         for e in (lp.F, lp.G, lp.H):
-            pieces += [ca.substitute(e, nu, zero), ca.jacobian(e, nu)]
+            pieces += [ca.substitute(e, nu, zero), ca.substitute(ca.jacobian(e, nu), nu, zero)]  # exact when affine
         outs = [ca.gradient(lp.f, lp.y), ca.jacobian(lp.g, lp.y), ca.jacobian(lp.h, lp.y), lp.g] + pieces
         fn = ca.Function(_KEY, [lp.x, lp.y, lp.p], [ca.densify(o) for o in outs])
         lp.functions[_KEY] = (fn, bool(affine))
