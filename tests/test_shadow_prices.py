@@ -272,3 +272,33 @@ def test_rewrite_refused_for_a_squared_price_and_the_bilinear_program_solves_it(
     rg = p.solve(method="global_kkt")
     assert not rg.info["rewrite"]["applied"] and "mu[balance]**2" in rg.info["rewrite"]["reason"]
     assert "bilinear price x quantity terms kept" in rg.info["route"]
+
+
+# -- 3. the follower's reply y not unique either: F over the LP follower's optimal face -------------------
+def test_pessimistic_takes_the_worst_follower_reply_not_only_the_worst_multiplier():
+    # d = 10; the leader offers unit L (capacity 6, cost 2) at x in [0, 6] and also owns unit B (offer 5,
+    # capacity 4, cost 4.5); the competitor's unit A offers 5 with capacity 4.
+    # x < 5: qL = 6, the remaining 4 MW go to A and B, tied at 5: any split qA + qB = 4 is optimal (y is not
+    # unique; the multipliers are: price 5). Profit (5 - 2) 6 + (5 - 4.5) qB in [18, 20].
+    # x > 5: A and B run at 4 each, qL = 2, price x: profit (x - 2) 2 + (x - 4.5) 4 = 6x - 22 <= 14.
+    # Optimistic: 20 (qB = 4, any x < 5); pessimistic: 18 (qB = 0, any x < 5). Ipopt's follower reply is
+    # the middle of the face (qB = 2, profit 19): a pessimistic value taken at it would be wrong.
+    x = sp.Symbol("x", real=True)
+    qL, qA, qB = sp.symbols("q_L q_A q_B", real=True)
+    price = wb.multiplier("balance")
+    cons = [wb.named("balance", sp.Eq(qL + qA + qB, 10)), qL <= 6, qL >= 0, qA <= 4, qA >= 0, qB <= 4, qB >= 0]
+    p = wb.BilevelProblem([x], [qL, qA, qB], wb.Maximize((price - 2) * qL + (price - sp.Rational(9, 2)) * qB),
+                          x * qL + 5 * qA + 5 * qB, [x >= 0, x <= 6], cons)
+    rp = p.solve(formulation="pessimistic")
+    assert rp.status == "optimal", rp.message
+    assert rp.x[0] < 5.0 and rp.upper_value == pytest.approx(18.0, abs=1e-6)
+    assert rp.y == pytest.approx([6.0, 4.0, 0.0], abs=1e-6)
+    face = rp.info["multipliers"]["follower_face"]
+    assert not face["unique_y"] and face["F_range"] == pytest.approx((18.0, 20.0), abs=1e-6)
+    assert "not unique" in face["note"]
+    r = p.solve()
+    assert r.status == "optimal" and r.upper_value == pytest.approx(20.0, abs=1e-6)
+    assert r.y[2] == pytest.approx(4.0, abs=1e-6)
+    # a unique reply is reported as such (market 1 at its optimum x = 20: qL = 6, qC = 4)
+    r1 = market(d=10, K=8, C=4, c=5, cost=2).solve()
+    assert r1.info["multipliers"]["follower_face"]["unique_y"]

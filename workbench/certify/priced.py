@@ -22,12 +22,13 @@ from typing import Any
 import numpy as np
 
 from ..errors import MethodError
+from ..reformulate.price_strong_duality import PriceStrongDuality
 from ..result import BilevelResult
 from ..status import SolverStats, Status
 from .certificate import FEAS_TOL, KKT_TOL, certify
 from .convexity import follower_is_convex
 from .implement import implemented_point
-from .multipliers import MultiplierRange, check_multipliers, multiplier_range
+from .multipliers import FaceRange, MultiplierRange, check_multipliers, face_range, multiplier_range
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Priced:
     range: MultiplierRange
     source: str
     ipopt_status: str = "Solve_Succeeded"
+    face: FaceRange | None = None     # F over the LP follower's whole optimal face at x (y and multipliers)
 
     @property
     def ok(self) -> bool:
@@ -56,13 +58,21 @@ def leader_infeasibility(lp, x, y, p, lam, mu) -> float:
     return float(max(np.max(np.maximum(-G, 0.0), initial=0.0), np.max(np.abs(H), initial=0.0)))
 
 
-def price_candidate(lp, view, follower, x, y, lam, mu, p, source: str, pessimistic: bool,
-                    cert_opts: dict, ipopt_status: str = "Solve_Succeeded") -> Priced:
-    """Implement the point, certify the follower's side, value F over the multiplier set and check
-    the multipliers reported (see module docstring)."""
-    xp, y, lam2, mu2, _ = implemented_point(view, follower, x, y, p, lam, mu)
-    lam = lam2 if lam2 is not None else lam
-    mu = mu2 if mu2 is not None else mu
+def rewritten_objective(lp: Any, p: np.ndarray) -> Any:
+    """F with its price x quantity terms rewritten by strong duality when that applies at p, else F
+    (equal on the follower's KKT set; cached per lowered problem and parameter value)."""
+    key = "price_rewrite_objective"
+    p = np.asarray(p, float).reshape(-1)
+    hit = lp.functions.get(key)
+    if hit is None or not np.array_equal(hit[0], p):
+        red = PriceStrongDuality(p)
+        F = red.apply(lp)[0].F if lp.multiplier_dependent and red.accepts(lp) else lp.F
+        lp.functions[key] = hit = (p.copy(), F)
+    return hit[1]
+
+
+def _value_at(lp, view, follower, xp, y, lam, mu, p, pessimistic: bool, cert_opts: dict):
+    """Certificate, multiplier range and value of (xp, y) with the multipliers chosen over M(xp, y)."""
     cert = certify(view, xp, y, p, lam, follower, mu=mu, follower_convex=follower_is_convex(view, xp, p), **cert_opts)
     if cert.lam is not None:  # multipliers that check out (a re-solve's when the given ones did not)
         lam, mu = cert.lam, cert.mu if cert.mu is not None else mu
@@ -81,7 +91,32 @@ def price_candidate(lp, view, follower, x, y, lam, mu, p, source: str, pessimist
         value = float(lp.evaluate("upper_objective", xp, y, p, lam, mu)[0]) if rng.feasible else np.inf
         if not rng.feasible:
             reasons.append(rng.reason)
-    lam, mu = np.asarray(lam, float), np.asarray(mu, float)
+    return cert, rng, float(value), np.asarray(lam, float), np.asarray(mu, float), reasons
+
+
+def price_candidate(lp, view, follower, x, y, lam, mu, p, source: str, pessimistic: bool,
+                    cert_opts: dict, ipopt_status: str = "Solve_Succeeded") -> Priced:
+    """Implement the point, certify the follower's side, value F over the multiplier set (and, for an LP
+    follower, over its whole optimal face: another optimal reply may be better for the optimistic leader,
+    worse for the pessimistic one) and check the multipliers reported (see module docstring)."""
+    xp, y, lam2, mu2, _ = implemented_point(view, follower, x, y, p, lam, mu)
+    lam = lam2 if lam2 is not None else lam
+    mu = mu2 if mu2 is not None else mu
+    y = np.asarray(y, float)
+    cert, rng, value, lam, mu, reasons = _value_at(lp, view, follower, xp, y, lam, mu, p, pessimistic, cert_opts)
+    face = face_range(lp, xp, p, rewritten_objective(lp, p)) if lp.multiplier_dependent else None
+    if face is not None and face.computed and np.isfinite(value):
+        ny, ng = lp.n_y, int(lp.g.numel())
+        z, target = (face.z_high, face.high) if pessimistic else (face.z_low, face.low)
+        tol = 1e-9 * (1 + abs(value))
+        if np.isfinite(target) and z is not None and (target > value + tol if pessimistic else target < value - tol):
+            y2, lam_z, mu_z = z[:ny], z[ny:ny + ng], z[ny + ng:]
+            if leader_infeasibility(lp, xp, y2, p, lam_z, mu_z) <= cert_opts.get("feas_tol", FEAS_TOL):
+                y = y2
+                cert, rng, value, lam, mu, reasons = _value_at(lp, view, follower, xp, y, lam_z, mu_z, p, pessimistic,
+                                                               cert_opts)
+        elif pessimistic and target == np.inf:
+            value = np.inf
     res = check_multipliers(view, xp, y, p, lam, mu)
     extra = []
     if not res.holds(KKT_TOL):
@@ -94,7 +129,7 @@ def price_candidate(lp, view, follower, x, y, lam, mu, p, source: str, pessimist
     cert = replace(cert, passed=bool(cert.passed and not extra), reasons=tuple(reasons + extra), lam=lam, mu=mu,
                    upper_infeasibility=float(upper_inf), stationarity=res.stationarity, sign=res.sign,
                    complementarity=res.complementarity)
-    return Priced(xp, np.asarray(y, float), lam, mu, float(value), cert, rng, source, ipopt_status)
+    return Priced(xp, y, lam, mu, float(value), cert, rng, source, ipopt_status, face)
 
 
 def user_sense(problem: Any, v: float) -> float:
@@ -123,6 +158,18 @@ def multiplier_info(problem: Any, lp: Any, c: Priced) -> dict:
                            f"pessimistic {worst:.10g})" + (f"; multipliers that differ: {spread}" if spread else ""))
     elif not rng.computed:
         out["note"] = rng.reason + (" (LICQ fails: the multipliers may not be unique)" if not rng.licq else "")
+    face = c.face
+    if face is not None and face.computed:
+        lo, hi = user_sense(problem, face.low), user_sense(problem, face.high)
+        out["follower_face"] = {"unique_y": face.unique_y, "F_range": (min(lo, hi), max(lo, hi)),
+                                "optimistic": lo, "pessimistic": hi}
+        if not face.unique_y:
+            out["follower_face"]["note"] = (
+                "the follower's reply y is not unique at the solution (its LP has an optimal face): over every "
+                f"optimal reply and every multiplier the leader's objective ranges over [{min(lo, hi):.10g}, "
+                f"{max(lo, hi):.10g}] (optimistic {lo:.10g}, pessimistic {hi:.10g}; two HiGHS LPs)")
+    elif face is not None:
+        out["follower_face"] = {"computed": False, "note": face.reason}
     return out
 
 
@@ -141,7 +188,8 @@ def priced_result(problem: Any, lp: Any, p: np.ndarray, pool: list[Priced], rows
                              message=f"no leader point gave a follower reply (statuses {statuses})", **base)
     follower_ok = [c for c in pool if c.certificate.proof in ("convex", "global") and not c.certificate.follower_unbounded]
     if not pessimistic:
-        drop = [c for c in follower_ok if c.range.computed and c.range.feasible and c.range.low == -np.inf]
+        drop = [c for c in follower_ok if (c.range.computed and c.range.feasible and c.range.low == -np.inf)
+                or (c.face is not None and c.face.computed and c.face.low == -np.inf)]
         if drop:
             c = drop[0]
             info["multipliers"] = multiplier_info(problem, lp, c)
@@ -158,8 +206,9 @@ def priced_result(problem: Any, lp: Any, p: np.ndarray, pool: list[Priced], rows
     info["proof"] = best.certificate.proof
     message = "" if proven else "; ".join(best.certificate.reasons)
     if pessimistic:
-        info["note"] = ("pessimistic over the multipliers: each leader point is valued with the worst multiplier in the "
-                        "follower's multiplier set (an LP); the follower's reply y is its own optimum")
+        info["note"] = ("pessimistic: each leader point is valued with the worst multiplier in the follower's multiplier "
+                        "set (an LP) and, for an LP follower, the worst optimal reply y with its worst multiplier (an LP "
+                        "over the follower's optimal face); otherwise y is the follower's own optimum")
     return BilevelResult(status=status, x=best.x, y=best.y, lam=best.lam, mu=best.mu, certificate=best.certificate,
                          solver_stats=stats, optimality=optimality if proven else "local", message=message,
                          info=info, **base)
