@@ -36,16 +36,9 @@ from ..lower import follower_view, lower
 from ..reformulate import Bilevel2MPCC, Chain, MPCCRelax, Relaxation, initial_w
 from ..result import BilevelResult
 from ..solve import FollowerSolver, Homotopy
+from ..solve.leader_pivot import grid_points, kink_search
 
 AWARE = ("kkt", "global_kkt", "auto", "milp", "strong_duality")
-
-
-def _grid(view, x0: np.ndarray, n: int) -> list[np.ndarray]:
-    lo, hi = leader_box(view)
-    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))) or n < 2:
-        return []
-    axes = [np.linspace(a, b, n) for a, b in zip(lo, hi)]
-    return [np.array(v) for v in np.stack(np.meshgrid(*axes), -1).reshape(-1, len(lo))]
 
 
 def solve_kkt_multipliers(problem: Any, relaxation: "str | Relaxation" = "scholtes", parameters: Mapping | None = None,
@@ -69,7 +62,7 @@ def solve_kkt_multipliers(problem: Any, relaxation: "str | Relaxation" = "scholt
     late = lambda: deadline is not None and time.monotonic() > deadline  # noqa: E731
     xs = leader_starts(view, x0, n_starts, seed)
     if lp.n_x <= sample_dims:
-        xs += _grid(view, x0, n_grid)
+        xs += grid_points(*leader_box(view), n_grid)
     pool: list[Priced] = []
     replies = []
     for x in xs:
@@ -102,9 +95,15 @@ def solve_kkt_multipliers(problem: Any, relaxation: "str | Relaxation" = "scholt
             sol = chain.invert(h.w, inv)
             pool.append(price_candidate(lp, view, follower, sol.x, sol.y, sol.lam, sol.mu, p, "homotopy", False,
                                         cert_opts, h.ipopt_status))
-        run = lambda x, fs: _homotopy_candidate(lp, view, follower, chain, inv, hom, x, fs, p, cert_opts,  # noqa: E731
-                                                rows, statuses, scheme, deadline)
-        _pivot(lp, view, follower, pool, p, y0, run, late, cert_opts)
+        def evaluate(x, best):
+            fs = follower.solve(x, p, best.y)
+            c = price_candidate(lp, view, follower, x, fs.y, fs.lam, fs.mu, p, "step", False, cert_opts) \
+                if fs.success else None
+            return (c, fs) if c is not None and c.ok else (None, None)
+
+        restart = lambda c, fs: _homotopy_candidate(lp, view, follower, chain, inv, hom, c.x, fs, p,  # noqa: E731
+                                                    cert_opts, rows, statuses, scheme, deadline)
+        kink_search(pool, evaluate, restart, *leader_box(view), late)
     return priced_result(problem, lp, p, pool, rows, scheme.value, time.monotonic() - t0, pessimistic, statuses)
 
 
@@ -118,71 +117,6 @@ def _homotopy_candidate(lp, view, follower, chain, inv, hom, x, fs, p, cert_opts
     sol = chain.invert(h.w, inv)
     return price_candidate(lp, view, follower, sol.x, sol.y, sol.lam, sol.mu, p, "pivot", False, cert_opts,
                            h.ipopt_status)
-
-
-def _pivot(lp, view, follower, pool: list[Priced], p, y0, run, late, cert_opts, rounds: int = 4,
-           bisections: int = 30) -> None:
-    """Leave a corner of the MPCC where the homotopy stopped.
-
-    An eps -> 0 homotopy can end at a C-stationary point: a multiplier and its slack are both
-    zero and the leader's descent needs the other branch of that pair. From the best proven
-    candidate, the follower's reply is evaluated along each leader coordinate (both signs) with
-    doubling steps while the leader's value improves, then bisected towards the first step that
-    does not improve (where the reply jumps: the next kink of the reduced objective); the homotopy
-    restarts from the best such reply. Only ever adds candidates, each priced and certified.
-    """
-    lo, hi = leader_box(view)
-    for _ in range(rounds):
-        proven = [c for c in pool if c.ok]
-        if not proven or late():
-            return
-        best = min(proven, key=lambda c: c.value)
-        tol = 1e-9 * (1 + abs(best.value))
-
-        def at(i, t):
-            x = best.x.copy()
-            x[i] = np.clip(x[i] + t, lo[i], hi[i])
-            fs = follower.solve(x, p, best.y)
-            if not fs.success:
-                return None, None
-            c = price_candidate(lp, view, follower, x, fs.y, fs.lam, fs.mu, p, "step", False, cert_opts)
-            return (c, fs) if c.ok else (None, None)
-
-        found = None
-        for i in range(lp.n_x):
-            for sgn in (1.0, -1.0):
-                t, good, bad = sgn * 1e-4 * (1 + abs(best.x[i])), None, None
-                while abs(t) < 1e6 * (1 + abs(best.x[i])):
-                    c, fs = at(i, t)
-                    if c is not None and c.value < (good[0].value if good else best.value) - tol:
-                        good = (c, fs, t)
-                        if best.x[i] + t <= lo[i] or best.x[i] + t >= hi[i]:
-                            break
-                        t *= 2
-                    else:
-                        bad = t
-                        break
-                if good is None:
-                    continue
-                if bad is not None:
-                    tg = good[2]
-                    for _ in range(bisections):
-                        tm = (tg + bad) / 2
-                        c, fs = at(i, tm)
-                        if c is not None and c.value < good[0].value - tol:
-                            good, tg = (c, fs, tm), tm
-                        else:
-                            bad = tm
-                found = good
-                break
-            if found:
-                break
-        if found is None:
-            return
-        pool.append(found[0])
-        h = run(found[0].x, found[1])
-        if h is not None:
-            pool.append(h)
 
 
 def solve_with_multipliers(problem: Any, method: str = "kkt", formulation: str = "optimistic",
