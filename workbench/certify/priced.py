@@ -7,11 +7,15 @@ them, so a candidate (x, y, lam, mu) from any route goes through :func:`price_ca
 2. the follower's certificate at it (``certify``: convexity + KKT residuals, or SCIP);
 3. F's range over the follower's multiplier set M(x, y) (``multipliers.multiplier_range``, two HiGHS
    LPs when F is affine in the multipliers): the optimistic value min_M F, the pessimistic max_M F;
-4. the multipliers reported are checked to be multipliers of the follower at (x, y) (stationarity,
+4. for an LP follower, F's range over its whole optimal face, every optimal reply y and every
+   multiplier (``multipliers.face_range``: two HiGHS LPs, with F rewritten by strong duality when
+   ``reformulate.price_strong_duality`` applies, so that it is affine there); when the face holds a
+   better reply (optimistic) or a worse one (pessimistic) than the given y, the candidate moves to it;
+5. the multipliers reported are checked to be multipliers of the follower at (x, y) (stationarity,
    sign, complementarity) and the multiplier-dependent leader rows are checked at them.
 
 :func:`priced_result` turns valued candidates into the answer: ``unbounded`` when the leader can
-drive F to -infinity through the multiplier set at a proven follower point (the seed's pitfall),
+drive F to -infinity through the multiplier set (or the optimal face) at a proven follower point,
 else the best proven candidate (``optimal``) or the best unproven one (``not_certified``).
 """
 from __future__ import annotations

@@ -8,18 +8,17 @@ variables, so the MPCC simply uses them (``Bilevel2MPCC`` substitutes them):
                                               grad_y L = 0, h = 0, 0 <= g ⊥ lam >= 0.
 
 The optimistic reading lets the leader pick the multiplier too when the follower's multipliers
-are not unique (LICQ fails): that is what the MPCC does, and it is why the seed warns that the
-leader may drive F to -infinity through the multiplier set. So every candidate (x, y) is valued
-over its whole multiplier set M(x, y) (``certify.multipliers.multiplier_range``: two HiGHS LPs
-when F is affine in the multipliers): the optimistic value is min_M F, the pessimistic
-(``formulation="pessimistic"``) max_M F, and an unbounded min_M F is reported as ``unbounded``.
+are not unique (LICQ fails), which is why the seed warns that the leader may drive F to
+-infinity through the multiplier set. Every candidate is therefore valued by
+``certify.priced.price_candidate``: over its multiplier set (two HiGHS LPs), and for an LP
+follower over its whole optimal face (y need not be unique either); the optimistic value is the
+minimum, the pessimistic (``formulation="pessimistic"``) the maximum, and an unbounded minimum is
+``unbounded`` (``certify.priced.priced_result``).
 
-Candidates: the follower's reply at the leader starts (the user's x0, random points in the
-leader's box and, for a leader of at most ``sample_dims`` variables, a grid over its box) and
-the eps -> 0 homotopy on the MPCC from the best of them. Each candidate is certified on the
-follower's side (``lower.follower_view``: convexity + KKT residuals, or SCIP) and its reported
-multipliers are checked to be multipliers of the follower at (x, y) (stationarity, sign,
-complementarity); only then may it be "optimal" (a local optimum of the leader).
+The composition: follower replies at the leader starts (the user's x0, random points and, for a
+leader of at most ``sample_dims`` variables, a grid over its box), the eps -> 0 homotopy on the
+relaxed MPCC from the best of them, then ``solve.leader_pivot.kink_search`` to leave corners where
+a homotopy stopped. ``method="global_kkt"`` (LP followers) is ``routes.shadow_lp``.
 """
 from __future__ import annotations
 
