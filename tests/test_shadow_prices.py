@@ -302,3 +302,22 @@ def test_pessimistic_takes_the_worst_follower_reply_not_only_the_worst_multiplie
     # a unique reply is reported as such (market 1 at its optimum x = 20: qL = 6, qC = 4)
     r1 = market(d=10, K=8, C=4, c=5, cost=2).solve()
     assert r1.info["multipliers"]["follower_face"]["unique_y"]
+
+
+def test_rewrite_of_a_leader_constraint_with_a_price_times_quantity():
+    # Market 1 (d = 10, K = 8, C = 4, c = 5, cost = 2, x in [0, 20]) with a revenue cap mu qL <= 100.
+    # x < 5: qL = 8 at price 5, revenue 40, profit 24. x > 5: qL = 6 at price x, revenue 6x <= 100 so
+    # x <= 50/3, profit 6 (x - 2), best at x = 50/3: 100 - 12 = 88. Optimum x* = 50/3, profit 88.
+    p = market(d=10, K=8, C=4, c=5, cost=2)
+    qL = p.follower[0]
+    q = wb.BilevelProblem(p.leader, p.follower, wb.Maximize((wb.multiplier("balance") - 2) * qL), p.f,
+                          [c.expr >= 0 for c in p.G] + [wb.named("revenue_cap", wb.multiplier("balance") * qL <= 100)],
+                          [wb.named(c.name, c.expr >= 0) for c in p.g] + [wb.named(c.name, sp.Eq(c.expr, 0)) for c in p.h])
+    for method in ("global_kkt", "kkt"):
+        r = q.solve(method=method)
+        assert r.status == "optimal", r.message
+        assert r.x[0] == pytest.approx(50 / 3, abs=1e-6) and r.upper_value == pytest.approx(88.0, abs=1e-5)
+    assert r.multipliers["balance"] == pytest.approx(50 / 3, abs=1e-6)
+    rg = q.solve(method="global_kkt")
+    assert rg.info["rewrite"]["applied"] and "revenue_cap" in rg.info["rewrite"]["reason"]
+    assert rg.optimality == "global"
