@@ -198,11 +198,18 @@ def priced_result(problem: Any, lp: Any, p: np.ndarray, pool: list[Priced], rows
             c = drop[0]
             info["multipliers"] = multiplier_info(problem, lp, c)
             info["unbounded_at"] = {"x": c.x.tolist(), "y": c.y.tolist()}
+            sign = "+" if problem.upper_sense == "max" else "-"
+            at = np.round(c.x, 10).tolist()
+            by_nu = c.range.computed and c.range.feasible and c.range.low == -np.inf
             return BilevelResult(status=Status.UNBOUNDED, solver_stats=stats, info=info, message=(
-                f"the follower's multipliers are not unique at x = {np.round(c.x, 10).tolist()} (LICQ fails) and the "
-                "leader's objective is unbounded over the multiplier set: choosing the multiplier alone drives F to "
-                f"{'+' if problem.upper_sense == 'max' else '-'}infinity (the KKT reformulation's pitfall; state "
-                "each constraint once, or use formulation='pessimistic')"), **base)
+                f"the follower's multipliers are not unique at x = {at} (LICQ fails) and the leader's objective is "
+                f"unbounded over the multiplier set: choosing the multiplier alone drives F to {sign}infinity (the "
+                "KKT reformulation's pitfall; state each constraint once, or use formulation='pessimistic')"
+                if by_nu else
+                f"the follower's optimal replies are not unique at x = {at} and the leader's objective is unbounded "
+                f"over them and their multipliers (an LP over the follower's optimal face): the optimistic leader "
+                f"drives F to {sign}infinity by the choice among the follower's optima; use "
+                "formulation='pessimistic'"), **base)
     proven = [c for c in pool if c.ok]
     best = min(proven or pool, key=lambda c: (not np.isfinite(c.value), c.value))
     status = Status.OPTIMAL if proven else Status.NOT_CERTIFIED
