@@ -321,3 +321,29 @@ def test_rewrite_of_a_leader_constraint_with_a_price_times_quantity():
     rg = q.solve(method="global_kkt")
     assert rg.info["rewrite"]["applied"] and "revenue_cap" in rg.info["rewrite"]["reason"]
     assert rg.optimality == "global"
+
+
+def test_rewrite_keeps_terms_without_a_price_and_refuses_a_follower_that_is_not_of_lp_form():
+    # Market 1 (d = 10, K = 8, C = 4, c = 5, cost = 2) with a quadratic production cost qL^2 / 10.
+    # x > 5: qL = 6 at price x: profit 6 (x - 2) - 3.6, best at x = 20: 104.4; x < 5: qL = 8 at price 5:
+    # 24 - 6.4 = 17.6. Optimum x* = 20, profit 104.4. The price x quantity term is rewritten; the
+    # quantity-only quadratic term stays (no multiplier in it), and the route says which.
+    from workbench.reformulate.price_strong_duality import PriceStrongDuality
+    p = market(d=10, K=8, C=4, c=5, cost=2)
+    qL = p.follower[0]
+    mu = wb.multiplier("balance")
+    q = wb.BilevelProblem(p.leader, p.follower, wb.Maximize((mu - 2) * qL - qL ** 2 / 10), p.f,
+                          [c.expr >= 0 for c in p.G],
+                          [wb.named(c.name, c.expr >= 0) for c in p.g] + [wb.named(c.name, sp.Eq(c.expr, 0)) for c in p.h])
+    r = q.solve(method="global_kkt")
+    assert r.status == "optimal" and r.optimality == "global", r.message
+    assert r.x[0] == pytest.approx(20.0, abs=1e-6) and r.upper_value == pytest.approx(104.4, abs=1e-5)
+    assert r.info["rewrite"]["applied"] and r.info["rewrite"]["remaining"]
+    assert "no multiplier stays" in r.info["rewrite"]["reason"]
+    # a follower whose coefficients of y depend on x (efficiency x of the leader's unit) is not of LP form
+    x = p.leader[0]
+    bad = wb.BilevelProblem([x], p.follower, wb.Maximize((mu - 2) * qL), p.f, [x >= 1, x <= 2],
+                            [wb.named("balance", sp.Eq(x * qL + p.follower[1], 10)), qL >= 0, qL <= 8,
+                             p.follower[1] >= 0, p.follower[1] <= 4])
+    rw = PriceStrongDuality(lower(bad).p_default).check(lower(bad))
+    assert not rw.applies and "'balance'" in rw.reason and "depend on x" in rw.reason
