@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import MethodError
-from ..reformulate.price_strong_duality import PriceStrongDuality
+from ..reformulate.price_strong_duality import PriceStrongDuality, lowered_cache
 from ..result import BilevelResult
 from ..status import SolverStats, Status
 from .certificate import FEAS_TOL, KKT_TOL, certify
@@ -67,11 +67,12 @@ def rewritten_objective(lp: Any, p: np.ndarray) -> Any:
     (equal on the follower's KKT set; cached per lowered problem and parameter value)."""
     key = "price_rewrite_objective"
     p = np.asarray(p, float).reshape(-1)
-    hit = lp.functions.get(key)
+    store = lowered_cache(lp)
+    hit = store.get(key)
     if hit is None or not np.array_equal(hit[0], p):
         red = PriceStrongDuality(p)
         F = red.apply(lp)[0].F if lp.multiplier_dependent and red.accepts(lp) else lp.F
-        lp.functions[key] = hit = (p.copy(), F)
+        store[key] = hit = (p.copy(), F)
     return hit[1]
 
 
