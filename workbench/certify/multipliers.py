@@ -26,6 +26,7 @@ import numpy as np
 from scipy.optimize import linprog
 
 from ..lower import LoweredProblem
+from ..reformulate.price_strong_duality import lowered_cache
 from .residuals import KKTResiduals, kkt_residuals
 
 ACTIVE_TOL = 1e-6  # g_i <= ACTIVE_TOL (1 + |grad|) counts as active
@@ -66,7 +67,7 @@ def _data(lp: LoweredProblem) -> tuple[ca.Function, bool]:
         zero = ca.DM.zeros(nu.shape)
         pieces = []
         for e in (lp.F, lp.G, lp.H):
-            pieces += [ca.substitute(e, nu, zero), ca.jacobian(e, nu)]
+            pieces += [ca.substitute(e, nu, zero), ca.substitute(ca.jacobian(e, nu), nu, zero)]  # exact when affine
         outs = [ca.gradient(lp.f, lp.y), ca.jacobian(lp.g, lp.y), ca.jacobian(lp.h, lp.y), lp.g] + pieces
         fn = ca.Function(_KEY, [lp.x, lp.y, lp.p], [ca.densify(o) for o in outs])
         return fn, bool(affine)
@@ -131,3 +132,89 @@ def multiplier_range(lp: LoweredProblem, x, y, p, stationarity_tol: float = 1e-7
     low = -np.inf if lo.status == 3 else F0 + float(lo.fun)
     high = np.inf if hi.status == 3 else F0 - float(hi.fun)
     return MultiplierRange(True, licq, low, high, None if lo.status == 3 else lo.x, None if hi.status == 3 else hi.x)
+
+
+# -- the follower's whole optimal face (LP followers): y need not be unique either ----------------------
+_FACE_KEY = "kkt_face_data"
+
+
+@dataclass(frozen=True)
+class FaceRange:
+    """F over every primal-dual optimal pair (y, nu) of an LP follower at x (minimisation sense).
+
+    For an LP the optimal pairs are a product Y*(x) x Lambda*(x), cut out of the KKT system by the
+    zero duality gap, a polyhedron at fixed x (see :func:`face_range`)."""
+
+    computed: bool
+    unique_y: bool
+    low: float
+    high: float
+    z_low: np.ndarray | None      # [y; lam; mu] attaining ``low``
+    z_high: np.ndarray | None
+    reason: str = ""
+
+
+def _face_data(lp: LoweredProblem, F: "ca.SX") -> tuple[ca.Function, bool]:
+    """Function (x, p) -> (c, A, g0, E, h0, F0, grad F) at y = 0, nu = 0, and whether F is affine in (y, nu)."""
+    key = _FACE_KEY if F is lp.F else f"{_FACE_KEY}_{id(F)}"
+    store = lowered_cache(lp)
+    if key not in store:
+        z = ca.vertcat(lp.y, lp.nu_sym)
+        zero = ca.DM.zeros(z.shape)
+        at0 = lambda e: ca.substitute(e, z, zero)  # noqa: E731
+        affine = not ca.depends_on(ca.gradient(F, z), z)
+        outs = [at0(ca.gradient(lp.f, lp.y)), ca.jacobian(lp.g, lp.y), at0(lp.g), ca.jacobian(lp.h, lp.y), at0(lp.h),
+                at0(F), at0(ca.gradient(F, z))]
+        store[key] = (ca.Function(_FACE_KEY, [lp.x, lp.p], [ca.densify(o) for o in outs]), bool(affine), F)
+    fn, affine, _ = store[key]
+    return fn, affine
+
+
+def face_range(lp: LoweredProblem, x, p, F: "ca.SX | None" = None) -> FaceRange:
+    """The range of F over all optimal (y, lam, mu) of an LP follower at x, by two HiGHS LPs.
+
+    With g = A y + g0(x) >= 0, h = E y + h0(x) = 0 and f = c(x)^T y + const, a pair is primal-dual
+    optimal iff it is primal and dual feasible with zero duality gap:
+
+        A y + g0 >= 0,  E y + h0 = 0,  A^T lam + E^T mu = c,  lam >= 0,  c^T y + g0^T lam + h0^T mu <= 0
+
+    (the gap c^T y - (-g0^T lam - h0^T mu) is >= 0 by weak duality). When F(x, ., .) is affine in
+    (y, lam, mu) (``F`` may be a rewrite of the leader's objective that equals it on this set, e.g.
+    ``reformulate.price_strong_duality``), min and max of F over it are LPs: the optimistic and the
+    pessimistic value over every follower-optimal reply and every multiplier of it. ``unique_y``
+    is decided by a random direction d: max d^T y - min d^T y over the face (two more LPs).
+    """
+    F = lp.F if F is None else F
+    if not (ca.is_linear(lp.f, lp.y) and (not lp.g.numel() or ca.is_linear(lp.g, lp.y))
+            and (not lp.h.numel() or ca.is_linear(lp.h, lp.y))):
+        return FaceRange(False, True, np.nan, np.nan, None, None, "the follower is not an LP in y")
+    fn, affine = _face_data(lp, F)
+    c, A, g0, E, h0, F0, dF = [np.asarray(v, float) for v in fn(x, p)]
+    if not affine or not np.all(np.isfinite(dF)):
+        return FaceRange(False, True, np.nan, np.nan, None, None, (
+            "the leader's objective is not affine in (y, multipliers) at this x (a price x quantity term that no "
+            "strong-duality rewrite removed), so its range over the follower's optimal face is not an LP"))
+    ny, ng, nh = lp.n_y, int(lp.g.numel()), int(lp.h.numel())
+    c, g0, h0, dF = c.reshape(-1), g0.reshape(-1), h0.reshape(-1), dF.reshape(-1)
+    A, E = A.reshape(ng, ny), E.reshape(nh, ny)
+    n = ny + ng + nh
+    A_ub = [np.hstack([-A, np.zeros((ng, ng + nh))]), np.concatenate([c, g0, h0])[None, :]]
+    b_ub = [g0, [0.0]]  # zero gap; HiGHS' own feasibility tolerance is the slack
+    A_eq = [np.hstack([E, np.zeros((nh, ng + nh))]), np.hstack([np.zeros((ny, ny)), A.T, E.T])]
+    b_eq = [-h0, c]
+    kw = dict(A_ub=np.vstack(A_ub), b_ub=np.concatenate(b_ub), A_eq=np.vstack(A_eq), b_eq=np.concatenate(b_eq),
+              bounds=[(None, None)] * ny + [(0.0, None)] * ng + [(None, None)] * nh, method="highs")
+    lo, hi = linprog(dF, **kw), linprog(-dF, **kw)
+    if lo.status == 2 or hi.status == 2:
+        return FaceRange(False, True, np.nan, np.nan, None, None, "HiGHS found the follower's optimal face empty")
+    if lo.status not in (0, 3) or hi.status not in (0, 3):
+        return FaceRange(False, True, np.nan, np.nan, None, None, f"HiGHS: {lo.message}; {hi.message}")
+    d = np.zeros(n)
+    d[:ny] = np.random.default_rng(12345).standard_normal(ny)
+    a, b = linprog(d, **kw), linprog(-d, **kw)
+    spread = (-b.fun - a.fun) if a.status == 0 and b.status == 0 else np.inf
+    F0 = float(F0.reshape(-1)[0])
+    return FaceRange(True, bool(spread <= 1e-7 * (1 + np.abs(d).sum() * (1 + np.max(np.abs(a.x[:ny]), initial=0)))
+                               if np.isfinite(spread) else False),
+                     -np.inf if lo.status == 3 else F0 + float(lo.fun), np.inf if hi.status == 3 else F0 - float(hi.fun),
+                     None if lo.status == 3 else lo.x, None if hi.status == 3 else hi.x)

@@ -1,24 +1,18 @@
-"""LP followers with a leader paid in shadow prices: the KKT system solved globally by SCIP.
+"""LP followers with a leader paid in shadow prices: the exact KKT program, solved globally by SCIP.
 
-For a follower that is a linear program in y, its KKT conditions are necessary and sufficient,
-so the bilevel problem is *exactly*
+Chain: lower -> :class:`~workbench.reformulate.price_strong_duality.PriceStrongDuality` (price x
+quantity terms rewritten by LP duality, when the structure allows) ->
+:class:`~workbench.reformulate.price_kkt_program.Priced2SOS1KKT` (the follower's KKT system, SOS1
+complementarity, bounds derived from the rows, else assumed) -> :func:`~workbench.solve.scip.solve_program`
+-> :func:`~workbench.certify.priced.price_candidate` on the *original* problem (follower proof,
+multipliers checked, F over the multiplier set) -> :func:`~workbench.certify.priced.priced_result`.
 
-    min_{x, y, lam, mu}  F(x, y, lam, mu)
-    s.t.  G(x, y, lam, mu) >= 0,  H = 0,                        (leader)
-          grad_y f(x) - J_g(x)^T lam - J_h(x)^T mu = 0,          (stationarity)
-          g(x, y) = s >= 0,  h(x, y) = 0,  lam >= 0,
-          SOS1(s_i, lam_i)  for every inequality i               (complementarity)
-
-Price x quantity terms such as lam_balance * q_L stay bilinear: SCIP's spatial branch-and-bound
-handles them and the SOS1 constraints need no big-M (a big-M on a multiplier is exactly what a
-leader paid with multipliers would exploit). Strong duality could replace such a term by primal
-expressions only for special structures (the leader's offer multiplying only its own quantity);
-this route does not rewrite F, and says so in ``r.info["route"]``.
-
-SCIP's answer is then checked like every other candidate (``routes.shadow.price_candidate``): the
-follower's optimality at x (an LP: convex proof), the multipliers reported are multipliers there,
-and F's range over the multiplier set. With SCIP's status "optimal" the leader's level is proven
-globally (``optimality="global"``, ``bound`` = SCIP's dual bound).
+``r.info["rewrite"]`` says whether the rewrite applied (then the program is a MILP) or why not (then
+the bilinear terms stay for spatial branch-and-bound); ``rewrite=False`` skips it. An optimum on an
+assumed bound is re-solved once in a box 100 times larger; if it stays there it is not called global.
+With SCIP's status "optimal", the original F at the point equal to SCIP's value and no optimum on an
+assumed bound, the leader's level is proven globally (``optimality="global"``, ``bound`` = SCIP's dual
+bound; ``info["global_scope"]`` says whether an assumed box was part of the proof).
 """
 from __future__ import annotations
 
@@ -26,124 +20,85 @@ import time
 from typing import Any, Mapping
 
 import numpy as np
-import sympy as sp
 
 from ..analysis._lp_form import require_lp_follower
-from ..certify import leader_box
 from ..certify.certificate import FEAS_TOL, GAP_TOL
-from ..errors import MethodError
+from ..certify.priced import price_candidate, priced_result, user_sense
 from ..lower import follower_view, lower
+from ..reformulate.price_kkt_program import Priced2SOS1KKT
+from ..reformulate.price_strong_duality import PriceRewrite, PriceStrongDuality
+from ..reformulate.program import ASSUMED_RADIUS
 from ..result import BilevelResult
 from ..solve import FollowerSolver
-from ..status import SolverStats, Status
-from .shadow import _sense, pick, price_candidate
+from ..solve.scip import _require_scip, solve_program
+from ..status import SolverStats, Status, failure_from_scip
 
-
-def _poly_to_scip(expr: sp.Expr, gens: list[sp.Symbol], vars_: list[Any], what: str) -> Any:
-    """A polynomial SymPy expression as a PySCIPOpt expression (exact coefficients)."""
-    try:
-        poly = sp.Poly(sp.expand(expr), *gens)
-    except sp.PolynomialError:
-        poly = None
-    if poly is None or any(c.free_symbols for c in poly.coeffs()):
-        raise MethodError(f"method='global_kkt' needs polynomial pieces, but the {what} ({expr}) is not a polynomial "
-                          "in the variables and multipliers; use method='kkt'")
-    out = 0.0
-    for monom, coef in poly.terms():
-        term = float(coef)
-        for v, k in zip(vars_, monom):
-            for _ in range(k):
-                term = term * v
-        out = out + term
-    return out
+VALUE_TOL = 1e-6  # the original F at SCIP's point and SCIP's value agree to VALUE_TOL (1 + |F|)
 
 
 def solve_global_kkt(problem: Any, parameters: Mapping | None = None, time_limit: float | None = 60.0,
                      requested: str = "global_kkt", gap_tol: float = GAP_TOL, feas_tol: float = FEAS_TOL,
-                     seed: int = 0, **_ignored: Any) -> BilevelResult:
+                     seed: int = 0, rewrite: bool = True, radius: float = ASSUMED_RADIUS,
+                     **_ignored: Any) -> BilevelResult:
     """Solve an LP-follower bilevel problem whose leader uses multipliers with SCIP (module docstring)."""
-    from ..certify.global_follower import _require_scip
-    scip = _require_scip()
+    _require_scip()
     t0 = time.monotonic()
-    require_lp_follower(problem, "global_kkt")
+    require_lp_follower(problem, requested)
     lp = lower(problem)
     view = follower_view(lp)
     p = problem.parameter_vector(parameters)
-    values = dict(zip(problem.parameter_symbols, (float(v) for v in p)))
-    m = scip.Model("global_kkt")
-    m.hideOutput()
-    m.setParam("randomization/randomseedshift", int(seed))
-    if time_limit is not None:
-        m.setParam("limits/time", float(time_limit))
-    m.setParam("limits/gap", 1e-9)
-    lo, hi = leader_box(view)
-    inf = m.infinity()
-    b = lambda v: v if np.isfinite(v) else None  # noqa: E731
-    X = [m.addVar(f"x{i}", lb=b(lo[i]), ub=b(hi[i])) for i in range(problem.n_x)]
-    Y = [m.addVar(f"y{j}", lb=None, ub=None) for j in range(problem.n_y)]
-    L = [m.addVar(f"lam{i}", lb=0.0, ub=None) for i in range(len(problem.g))]
-    M = [m.addVar(f"mu{k}", lb=None, ub=None) for k in range(len(problem.h))]
-    S = [m.addVar(f"s{i}", lb=0.0, ub=None) for i in range(len(problem.g))]
-    mult = {}
-    for s, (kind, i) in problem.multiplier_symbols.items():
-        mult[s] = L[i] if kind == "ineq" else M[i]
-    gens = list(problem.leader) + list(problem.follower) + list(mult)
-    vars_ = X + Y + list(mult.values())
-    conv = lambda e, what: _poly_to_scip(sp.sympify(e).subs(values), gens, vars_, what)  # noqa: E731
-    for c in problem.G:
-        m.addCons(conv(c.expr, f"upper constraint {c.name!r}") >= 0)
-    for c in problem.H:
-        m.addCons(conv(c.expr, f"upper constraint {c.name!r}") == 0)
-    for i, c in enumerate(problem.g):
-        m.addCons(conv(c.expr, f"lower constraint {c.name!r}") == S[i])
-        m.addConsSOS1([S[i], L[i]])
-    for c in problem.h:
-        m.addCons(conv(c.expr, f"lower constraint {c.name!r}") == 0)
-    for j, yj in enumerate(problem.follower):  # stationarity: d f/d y_j - sum lam_i d g_i/d y_j - ... = 0
-        expr = conv(sp.diff(problem.f, yj), "lower objective")
-        for i, c in enumerate(problem.g):
-            d = sp.diff(c.expr, yj)
-            if d != 0:
-                expr = expr - conv(d, f"lower constraint {c.name!r}") * L[i]
-        for k, c in enumerate(problem.h):
-            d = sp.diff(c.expr, yj)
-            if d != 0:
-                expr = expr - conv(d, f"lower constraint {c.name!r}") * M[k]
-        m.addCons(expr == 0)
-    t = m.addVar("F", lb=None, ub=None)
-    m.addCons(conv(problem.F, "upper objective") <= t)
-    m.setObjective(t, "minimize")
-    m.optimize()
-    status, nsol = m.getStatus(), m.getNSols()
-    stats = SolverStats("scip", status)
-    info = {"route": ("global_kkt: the follower LP's KKT system with SOS1 complementarity, solved globally by SCIP "
-                      "(bilinear price x quantity terms kept; no strong-duality rewrite of F)"),
-            "requested": requested, "scip_status": status}
-    elapsed = time.monotonic() - t0
-    base = dict(problem=problem, method="global_kkt", parameters=p, time_s=elapsed, info=info, solver_stats=stats)
-    if status == "unbounded" or (status == "inforunbd" and nsol):
-        return BilevelResult(status=Status.UNBOUNDED, message=(
-            "SCIP: the single-level KKT problem is unbounded: the leader's objective falls without bound over "
-            "follower-optimal points and their multipliers (non-unique multipliers when LICQ fails)"), **base)
-    if status in ("infeasible",):
-        return BilevelResult(status=Status.INFEASIBLE, message="SCIP: the KKT problem is infeasible", **base)
-    if not nsol:
-        st = Status.TIME_LIMIT if status in ("timelimit", "gaplimit", "nodelimit") else Status.SOLVER_FAILED
-        return BilevelResult(status=st, message=f"SCIP found no solution (status {status})", **base)
-    sol = m.getBestSol()
-    val = lambda vs: np.array([m.getSolVal(sol, v) for v in vs], float)  # noqa: E731
-    x, y, lam, mu = val(X), val(Y), val(L), val(M)
+    names = dict(leader_names=[str(s) for s in problem.leader], follower_names=[str(s) for s in problem.follower])
+    red = PriceStrongDuality(p, **names)
+    rw = red.check(lp) if rewrite else PriceRewrite(False, "not tried (rewrite=False)")
+    target = red.apply(lp)[0] if rw.applies else lp
+    budget = 60.0 if time_limit is None else float(time_limit)
+    info: dict = {"route": ("global_kkt: the follower LP's KKT system with SOS1 complementarity, solved globally by "
+                            "SCIP; " + ("price x quantity terms rewritten by strong duality (a MILP)" if rw.applies
+                                        else "bilinear price x quantity terms kept (spatial branch-and-bound)")),
+                  "requested": requested,
+                  "rewrite": {"applied": rw.applies, "reason": rw.reason, "remaining": list(rw.remaining)}}
+    prog = sol = None
+    for r_box in (radius, 100.0 * radius):
+        prog, inv = Priced2SOS1KKT(p, radius=r_box, **names).apply(target)
+        sol = solve_program(prog, time_limit=max(budget - (time.monotonic() - t0), 0.1), seed=seed,
+                            abs_gap=1e-9, rel_gap=1e-9)
+        if sol.w is None or not prog.on_assumed_bound(sol.w):
+            break
+    on_bound = [prog.names[i] for i in prog.on_assumed_bound(sol.w)] if sol.w is not None else []
+    info.update(scip_status=sol.status, bounds=prog.bound_source,
+                kkt_program={"variables": prog.n, "sos1_pairs": len(prog.sos1), "scip_nodes": sol.nodes,
+                             "scip_time_s": sol.time_s},
+                global_scope=("none: optimum on an assumed bound (" + ", ".join(on_bound) + ")") if on_bound else
+                ("inside the assumed box" if prog.assumed else "derived bounds"))
+    stats = SolverStats("scip", sol.status, iterations=sol.nodes, solve_time=sol.time_s)
+    base = dict(problem=problem, method="global_kkt", parameters=p, info=info, solver_stats=stats)
+    if sol.w is None:
+        elapsed = time.monotonic() - t0
+        if sol.status in ("unbounded", "inforunbd"):
+            return BilevelResult(status=Status.UNBOUNDED, time_s=elapsed, message=(
+                "SCIP: the single-level KKT program is unbounded: the leader's objective falls without bound over "
+                "follower-optimal points and their multipliers (non-unique multipliers when LICQ fails)"), **base)
+        if sol.status == "infeasible":
+            st = Status.INFEASIBLE if not prog.assumed else Status.SOLVER_FAILED
+            return BilevelResult(status=st, time_s=elapsed, message="SCIP: the KKT program is infeasible" + (
+                f" inside the assumed box ({prog.bound_source})" if prog.assumed else ""), **base)
+        return BilevelResult(status=failure_from_scip(sol.status), time_s=elapsed,
+                             message=f"SCIP found no solution (status {sol.status})", **base)
+    kkt = Priced2SOS1KKT(p).invert(sol.w, inv)
     follower = FollowerSolver(view, tight=True)
     cert_opts = dict(n_random=4, gap_tol=gap_tol, feas_tol=feas_tol, seed=seed)
-    c = price_candidate(lp, view, follower, x, y, lam, mu, p, "scip", False, cert_opts)
-    optimal = status == "optimal"
-    dual = float(m.getDualbound())
-    bound = _sense(problem, dual) if np.isfinite(dual) and abs(dual) < 0.5 * inf else None
-    r = pick(problem, lp, p, [c], [], None, time.monotonic() - t0, False, method="global_kkt",
-             extra_info=info, optimality="global" if optimal else "local", stats=stats)
-    if r.status == Status.OPTIMAL and not optimal:
-        r.status = Status.TIME_LIMIT
-        r.message = f"SCIP stopped with status {status}: the leader's level is not proven"
-    if r.status.has_point:
-        r.bound = bound
+    c = price_candidate(lp, view, follower, kkt.x, kkt.y, kkt.lam, kkt.mu, p, "scip", False, cert_opts)
+    agree = np.isfinite(c.value) and abs(c.value - sol.primal) <= VALUE_TOL * (1 + abs(c.value))
+    info["value_check"] = {"F": user_sense(problem, c.value), "scip": user_sense(problem, sol.primal), "agree": agree}
+    proven = sol.optimal and agree and not on_bound
+    r = priced_result(problem, lp, p, [c], [], None, time.monotonic() - t0, False, method="global_kkt",
+                      extra_info=info, optimality="global" if proven else "local", stats=stats)
+    if r.status == Status.OPTIMAL and not proven:
+        r.status = Status.TIME_LIMIT if sol.status in ("timelimit", "nodelimit") else Status.NOT_CERTIFIED
+        r.message = ("SCIP stopped with status " + sol.status if not sol.optimal else
+                     "the original F at SCIP's point differs from SCIP's value" if not agree else
+                     "SCIP's optimum lies on an assumed bound (" + ", ".join(on_bound) + ")") + \
+            ": the leader's level is not proven"
+    if r.status.has_point and np.isfinite(sol.dual) and not on_bound:
+        r.bound = user_sense(problem, float(sol.dual))
     return r
