@@ -21,12 +21,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import Any
+
 import casadi as ca
 import numpy as np
 from scipy.optimize import linprog
 
 from ..lower import LoweredProblem
-from ..reformulate.price_strong_duality import lowered_cache
 from .residuals import KKTResiduals, kkt_residuals
 
 ACTIVE_TOL = 1e-6  # g_i <= ACTIVE_TOL (1 + |grad|) counts as active
@@ -157,16 +158,15 @@ class FaceRange:
 def _face_data(lp: LoweredProblem, F: "ca.SX") -> tuple[ca.Function, bool]:
     """Function (x, p) -> (c, A, g0, E, h0, F0, grad F) at y = 0, nu = 0, and whether F is affine in (y, nu)."""
     key = _FACE_KEY if F is lp.F else f"{_FACE_KEY}_{id(F)}"
-    store = lowered_cache(lp)
-    if key not in store:
+    def make() -> tuple[ca.Function, bool, Any]:
         z = ca.vertcat(lp.y, lp.nu_sym)
         zero = ca.DM.zeros(z.shape)
         at0 = lambda e: ca.substitute(e, z, zero)  # noqa: E731
         affine = not ca.depends_on(ca.gradient(F, z), z)
         outs = [at0(ca.gradient(lp.f, lp.y)), ca.jacobian(lp.g, lp.y), at0(lp.g), ca.jacobian(lp.h, lp.y), at0(lp.h),
                 at0(F), at0(ca.gradient(F, z))]
-        store[key] = (ca.Function(_FACE_KEY, [lp.x, lp.p], [ca.densify(o) for o in outs]), bool(affine), F)
-    fn, affine, _ = store[key]
+        return ca.Function(_FACE_KEY, [lp.x, lp.p], [ca.densify(o) for o in outs]), bool(affine), F
+    fn, affine, _ = lp.cached(key, make)
     return fn, affine
 
 

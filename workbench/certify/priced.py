@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import MethodError
-from ..reformulate.price_strong_duality import PriceStrongDuality, lowered_cache
+from ..reformulate.price_strong_duality import PriceStrongDuality
 from ..result import BilevelResult
 from ..status import SolverStats, Status
 from .certificate import FEAS_TOL, KKT_TOL, certify
@@ -67,13 +67,12 @@ def rewritten_objective(lp: Any, p: np.ndarray) -> Any:
     (equal on the follower's KKT set; cached per lowered problem and parameter value)."""
     key = "price_rewrite_objective"
     p = np.asarray(p, float).reshape(-1)
-    store = lowered_cache(lp)
-    hit = store.get(key)
-    if hit is None or not np.array_equal(hit[0], p):
+    store = lp.cached(key, dict)
+    k = p.tobytes()
+    if k not in store:
         red = PriceStrongDuality(p)
-        F = red.apply(lp)[0].F if lp.multiplier_dependent and red.accepts(lp) else lp.F
-        store[key] = hit = (p.copy(), F)
-    return hit[1]
+        store[k] = red.apply(lp)[0].F if lp.multiplier_dependent and red.accepts(lp) else lp.F
+    return store[k]
 
 
 def _value_at(lp, view, follower, xp, y, lam, mu, p, pessimistic: bool, cert_opts: dict):

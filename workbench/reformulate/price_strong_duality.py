@@ -41,7 +41,7 @@ original F afterwards.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 import casadi as ca
@@ -66,17 +66,6 @@ class PriceRewrite:
     rewritten: tuple[str, ...] = ()   # leader pieces whose price x quantity terms were removed
     remaining: tuple[str, ...] = ()   # monomials no identity removes (with a multiplier: it does not apply)
     residual: float = 0.0             # largest removed Hessian entry left after the rewrite
-
-
-def _cache_field(lp: LoweredProblem) -> str:
-    """Name of the lowered problem's per-problem cache dict (``cache``; ``functions`` before the redesign)."""
-    names = {f.name for f in fields(lp)}
-    return "cache" if "cache" in names else "functions"
-
-
-def lowered_cache(lp: LoweredProblem) -> dict:
-    """The lowered problem's per-problem cache dict (see :func:`_cache_field`)."""
-    return getattr(lp, _cache_field(lp))
 
 
 def _names(lp: LoweredProblem, leader: Sequence[str] | None, follower: Sequence[str] | None) -> list[str]:
@@ -285,7 +274,7 @@ class PriceStrongDuality(Reduction):
         F = new[0]
         G = ca.vertcat(*new[1:1 + nG]) if nG else lp.G
         H = ca.vertcat(*new[1 + nG:1 + nG + nH]) if nH else lp.H
-        out = replace(lp, F=F, G=G, H=H, **{_cache_field(lp): {}})
+        out = replace(lp, F=F, G=G, H=H, cache={})
         tail = (" as linear terms in (y, lam, mu): the KKT program is mixed-integer linear (SOS1 complementarity, "
                 "no spatial branching on prices)") if not kept else (
                 "; no multiplier stays in a product, but these terms in (x, y) stay: " + ", ".join(kept))
