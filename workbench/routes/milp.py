@@ -9,7 +9,7 @@ Each complementarity pair becomes
 
     g_i <= Ms_i z_i,   lam_i <= Ml_i (1 - z_i),   z_i in {0, 1}
 
-with Ms_i, Ml_i derived from the model (``workbench.analysis._lp_bounds``), never
+with Ms_i, Ml_i derived from the model (``workbench.reformulate.bigm_bounds``), never
 guessed: the solve refuses (MethodError) when a bound cannot be derived. Pairs
 whose dual is always 0, always positive, or whose slack is always 0 need no
 binary. ``scipy.optimize.milp`` (HiGHS) then solves to global optimality
@@ -23,8 +23,8 @@ from typing import Any, Mapping
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from ..analysis._lp_bounds import dual_vertex_bounds, incumbent, qp_multiplier_bounds, slack_bounds
-from ..analysis._lp_form import LinearBilevel, linear_bilevel
+from ..reformulate.bigm_bounds import dual_vertex_bounds, incumbent, qp_multiplier_bounds, slack_bounds
+from ..reformulate.linear import LinearBilevel, linear_bilevel
 from ..certify import certify, follower_is_convex, implemented_point
 from ..errors import MethodError
 from ..lower import lower

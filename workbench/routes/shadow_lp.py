@@ -28,7 +28,7 @@ from typing import Any, Mapping
 import numpy as np
 import sympy as sp
 
-from ..analysis._lp_form import require_lp_follower
+from ..reformulate.linear import require_lp_follower
 from ..certify import leader_box
 from ..certify.certificate import FEAS_TOL, GAP_TOL
 from ..errors import MethodError

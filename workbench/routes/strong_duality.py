@@ -21,7 +21,7 @@ from typing import Any, Mapping
 import casadi as ca
 import numpy as np
 
-from ..analysis._lp_form import require_lp_follower
+from ..reformulate.linear import require_lp_follower
 from ..certify import certify, follower_is_convex, implemented_point, leader_box
 from ..lower import lower
 from ..certify.certificate import FEAS_TOL, GAP_TOL
