@@ -3,7 +3,7 @@
 Every scheme recovers the MPCC as eps -> 0; the NLP takes eps as the last
 entry of its parameter vector, so one ``nlpsol`` serves the whole homotopy.
 The relaxed NLP carries the hooks the homotopy (``solve/homotopy.py``) asks of
-any relaxed problem: ``polish(w)`` fixes the active set found (s_i = 0 or
+any relaxed problem: ``polish(w, p)`` fixes the active set found (s_i = 0 or
 lam_i = 0, whichever is smaller) as simple bounds, ``residual`` is the
 complementarity residual, ``stationarity`` the follower's max |grad_y L|.
 """
@@ -59,13 +59,13 @@ class RelaxedNLP(NLP):
     mpcc: MPCC | None = None
 
     @property
-    def polish(self) -> Callable[[np.ndarray], tuple[np.ndarray, ...]] | None:
+    def polish(self) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, ...]] | None:
         """The polish hook: :meth:`active_set_bounds`, or None without complementarity pairs."""
         return self.active_set_bounds if self.mpcc is not None and self.mpcc.n_comp else None
 
-    def active_set_bounds(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def active_set_bounds(self, w: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, ...]:
         """(lbx, ubx, lbg, ubg) with the active set of ``w`` fixed: s_i = 0 where s_i <= lam_i,
-        else lam_i = 0. At eps -> 0 the pair is then complementary exactly, and the NLP is regular."""
+        else lam_i = 0 (``p`` is not needed). The pair is then complementary exactly."""
         mpcc = self.mpcc
         ubw = self.ubx.copy()
         active = w[mpcc.comp_s] <= w[mpcc.comp_lam]

@@ -5,7 +5,7 @@ eps = 0 can be run (the :class:`Relaxed` protocol): the relaxed MPCC of the KKT
 route (``reformulate/relax.py``) and the strong-duality NLP (``reformulate/lp_dual.py``).
 One ``nlpsol`` (eps in ``p``) is reused for every step; steps after the first
 use Ipopt's warm start with the previous primal and dual values. A final
-"polish" step asks the NLP's ``polish(w)`` hook for bounds that fix the
+"polish" step asks the NLP's ``polish(w, p)`` hook for bounds that fix the
 structure the homotopy found (for the MPCC: s_i = 0 or lam_i = 0) and re-solves
 once, so the returned point satisfies the unrelaxed conditions exactly.
 """
@@ -41,8 +41,8 @@ class Relaxed(Protocol):
     ubg: np.ndarray
 
     @property
-    def polish(self) -> Callable[[np.ndarray], Bounds] | None:
-        """Bounds fixing the structure found at an end point ``w``, or None (no polish step)."""
+    def polish(self) -> Callable[[np.ndarray, np.ndarray], Bounds] | None:
+        """Bounds fixing the structure found at an end point ``w`` (at parameters ``p``), or None."""
 
     def residual(self, w: np.ndarray, p: np.ndarray) -> float:
         """How far ``w`` is from the unrelaxed problem (0 there): the "complementarity" column."""
@@ -84,11 +84,16 @@ class HomotopyResult:
 
 
 class Homotopy:
-    """Compiled solvers (cold, warm) for one relaxed NLP, run along an eps schedule."""
+    """Compiled solvers (cold, warm) for one relaxed NLP, run along an eps schedule.
+
+    After a step that fails (warm, then cold) the schedule goes on from the failed point, unless
+    ``stop_on_failure``: then the run ends there, with the last successful step as its end point.
+    """
 
     def __init__(self, relaxed: Relaxed, schedule: tuple[float, ...] | None = None,
-                 ipopt_options: dict | None = None):
+                 ipopt_options: dict | None = None, stop_on_failure: bool = False):
         self.relaxed = relaxed
+        self.stop_on_failure = stop_on_failure
         if schedule is None:
             penalty = isinstance(relaxed, RelaxedNLP) and relaxed.scheme is Relaxation.PENALTY
             schedule = PENALTY_SCHEDULE if penalty else DEFAULT_SCHEDULE
@@ -132,6 +137,8 @@ class Homotopy:
             last = res
             if res.success:
                 best_ok, best_eps = res, eps
+            elif self.stop_on_failure:
+                break
         final = best_ok if best_ok is not None else last
         if final is None:
             return HomotopyResult(np.asarray(w0, float), False, "not_run", np.inf, steps)
@@ -139,7 +146,7 @@ class Homotopy:
                              self._residual(final.w, p) if final.success else np.inf, steps, eps=best_eps)
         hook = self.relaxed.polish
         if polish and final.success and hook is not None:
-            self._polish(out, final, hook(final.w), p, start)
+            self._polish(out, final, hook(final.w, p), p, start)
         return out
 
     def _polish(self, out: HomotopyResult, final: IpoptResult, bounds: Bounds, p: np.ndarray, start: int) -> None:
