@@ -16,6 +16,7 @@ import numpy as np
 import sympy as sp
 
 from ..errors import MethodError
+from .reduction import Reduction
 
 
 def nonlinear_in(expr: sp.Expr, variables: Sequence[sp.Symbol]) -> sp.Symbol | None:
@@ -167,3 +168,17 @@ def linear_bilevel(problem: Any, p: np.ndarray, method: str = "milp", allow_qp: 
     return LinearBilevel(
         nx=problem.n_x, ny=problem.n_y, F=affine_rows([problem.F], ["F"], xy, values), grad=grad,
         G=rows(problem.G), H=rows(problem.H), g=rows(problem.g), h=rows(problem.h))
+
+
+class Bilevel2Linear(Reduction):
+    """A declaration -> its :class:`LinearBilevel` data at parameter values ``p`` (structure checked
+    first, see :func:`linear_bilevel`); solutions pass back unchanged (same variables)."""
+
+    def __init__(self, p: np.ndarray, method: str = "milp", allow_qp: bool = False):
+        self.p, self.method, self.allow_qp = p, method, allow_qp
+
+    def apply(self, problem: Any) -> tuple[LinearBilevel, None]:
+        return linear_bilevel(problem, self.p, self.method, self.allow_qp), None
+
+    def invert(self, solution: Any, inverse_data: None) -> Any:
+        return solution
