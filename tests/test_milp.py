@@ -161,3 +161,26 @@ def test_flags_active_big_m():
     # seed_lp optimum (4, 2): y = x - 2 is active with lam0 = 1 (its vertex bound); flagged as active.
     r = seed_lp().solve(method="milp")
     assert any("dual" in s for s in r.info["big_m_active"]) and "big-M bound active" in r.message
+
+
+def test_reduction_and_highs_call_on_the_seed():
+    # The chain of the route, step by step, on seed_lp (bounds by hand in its docstring): pairs 0 and 1
+    # get a binary, lam2 is fixed to 0; z = [x, y, lam0..2, b0, b1]. HiGHS' optimum is F = -8 at
+    # x = 4, y = 2 with lam0 = 1 (c = 1 = lam0 when only y >= x - 2 is active).
+    from workbench.reformulate import Chain
+    from workbench.reformulate.linear import Bilevel2Linear
+    from workbench.reformulate.lp_bigm_milp import LinearBilevel2MILP
+    from workbench.solve.highs import HighsSolver
+
+    p = seed_lp()
+    chain = Chain([Bilevel2Linear(p.parameter_vector(None), allow_qp=True), LinearBilevel2MILP()])
+    milp, inv = chain.apply(p)
+    assert milp.verdict is None and milp.n_binaries == 2
+    assert milp.blocks["lam"] == slice(2, 5) and milp.blocks["b"] == slice(5, 7)
+    assert milp.ub[milp.blocks["lam"]].tolist() == pytest.approx([1.0, 1.0, 0.0])
+    res = HighsSolver().solve(milp)
+    assert res.success and res.objective == pytest.approx(-8.0, abs=1e-9)
+    pt = chain.invert(res.z, inv)
+    assert (pt.x[0], pt.y[0], pt.lam[0]) == pytest.approx((4.0, 2.0, 1.0), abs=1e-9)
+    boxed = milp.boxed(1.0)   # x, y in [-1, 1]: y*(x) = 0 there, so F = -x >= -1 at x = 1
+    assert HighsSolver().solve(boxed).objective == pytest.approx(-1.0, abs=1e-9)

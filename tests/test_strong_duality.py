@@ -75,3 +75,41 @@ def test_convex_reformulation_when_follower_data_do_not_depend_on_x():
     assert r.info["nonconvex"] is None and r.info["reformulation_convex_constraints"] is True
     assert r.status == "optimal" and r.upper_value == pytest.approx(-2.0, abs=1e-6)
     assert r.follower[y2] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_reduction_blocks_gap_and_polish_bounds():
+    # The seed LP: g = (y - x + 2, y, 3 - y) >= 0, c = 1, so A = (1, 1, -1), b = (2 - x, 0, 3).
+    # At the bilevel optimum w = (x, y, lam) = (4, 2, (1, 0, 0)): gap c.y + b.lam = 2 + (2 - 4) = 0 and
+    # grad_y L = c - A^T lam = 1 - 1 = 0. The polish bounds fix g_0 = 0 (lam_0 = 1 > g_0 = 0) and
+    # lam_1 = lam_2 = 0 (g_1 = 2, g_2 = 1 exceed them), and free the gap row.
+    import numpy as np
+    from workbench.lower import lower
+    from workbench.reformulate.lp_dual import Bilevel2StrongDuality
+
+    p = wb.BilevelProblem([x], [y], -x - 2 * y, y, upper_constraints=[x >= 0, x <= 4],
+                          lower_constraints=[y >= x - 2, y >= 0, y <= 3])
+    red = Bilevel2StrongDuality()
+    lp = lower(p)
+    assert red.accepts(lp)
+    nlp, inv = red.apply(lp)
+    w = np.array([4.0, 2.0, 1.0, 0.0, 0.0])
+    none = np.zeros(0)
+    assert nlp.residual(w, none) == 0.0 and nlp.stationarity(w, none) == 0.0
+    pt = red.invert(w, inv)
+    assert (pt.x.tolist(), pt.y.tolist(), pt.lam.tolist(), pt.mu.size) == ([4.0], [2.0], [1.0, 0.0, 0.0], 0)
+    lbx, ubx, lbg, ubg = nlp.polish(w, none)
+    g_rows = nlp.rows["g"]
+    assert ubg[g_rows].tolist() == [0.0, np.inf, np.inf] and ubx[nlp.blocks["lam"]].tolist() == [np.inf, 0.0, 0.0]
+    assert lbg[nlp.rows["gap"]].tolist() == [-np.inf] and ubg[nlp.rows["gap"]].tolist() == [np.inf]
+    r = p.solve(method="strong_duality")  # the one homotopy ran it: a polish row per start, gap 0 there
+    polished = [row for row in r.log if row["phase"] == "polish"]
+    assert polished and all(row["complementarity"] <= 1e-8 for row in polished if row["ipopt_status"] == "Solve_Succeeded")
+
+
+def test_nonlinear_follower_is_not_accepted_by_the_reduction():
+    # y^2 in the follower objective: c = 2y depends on y, so the follower is no LP.
+    from workbench.lower import lower
+    from workbench.reformulate.lp_dual import Bilevel2StrongDuality
+
+    p = wb.BilevelProblem([x], [y], x + y, y ** 2, upper_constraints=[x >= 0], lower_constraints=[y >= x])
+    assert not Bilevel2StrongDuality().accepts(lower(p))

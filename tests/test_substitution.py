@@ -178,3 +178,25 @@ def test_random_boxed_qp_followers_agree_with_ipopt():
             ref = fs.solve(xv, [], np.zeros(2))
             assert ref.success
             assert rm(xv) == pytest.approx(ref.y, abs=1e-6)
+
+
+def test_reduction_and_exact_minimum_on_the_boxed_seed():
+    # seed_boxed with the values of the test above: Phi(x) = (x-2)^2 + (clip(x, -1, 1) + 1)^2 on [-3, 3].
+    # The reduced NLP evaluates it: Phi(0) = 4 + 1 = 5, Phi(2) = 0 + 4 = 4; the two leader bounds are
+    # its rows (x + 3 >= 0, 3 - x >= 0 at x = 2: 5 and 1). point(2) = (2, y* = 1, lam(y <= 1) = 2(2 - 1) = 2).
+    import casadi as ca
+    from workbench.analysis.reduced_exact import exact_minimum
+    from workbench.reformulate.substitution import Substitution
+
+    p = seed_boxed()
+    rm = p.reaction_map()
+    red = Substitution(rm, {})
+    nlp, inv = red.apply(p)
+    f = ca.Function("f", [nlp.x], [nlp.f, nlp.g])
+    assert float(f(0.0)[0]) == pytest.approx(5.0) and float(f(2.0)[0]) == pytest.approx(4.0)
+    assert np.asarray(f(2.0)[1]).ravel().tolist() == pytest.approx([5.0, 1.0])
+    assert nlp.lbg.tolist() == [0.0, 0.0] and nlp.ubg.tolist() == [np.inf, np.inf]
+    pt = red.invert(np.array([2.0]), inv)
+    assert (pt.x[0], pt.y[0]) == (2.0, 1.0) and pt.lam.tolist() == pytest.approx([0.0, 2.0])
+    ex = exact_minimum(p, rm, {})
+    assert ex.best[0] == 4 and ex.best[1] == 2 and not ex.below and not ex.unbounded

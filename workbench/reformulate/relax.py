@@ -2,12 +2,17 @@
 
 Every scheme recovers the MPCC as eps -> 0; the NLP takes eps as the last
 entry of its parameter vector, so one ``nlpsol`` serves the whole homotopy.
+The relaxed NLP carries the hooks the homotopy (``solve/homotopy.py``) asks of
+any relaxed problem: ``polish(w, p)`` fixes the active set found (s_i = 0 or
+lam_i = 0, whichever is smaller) as simple bounds, ``residual`` is the
+complementarity residual, ``stationarity`` the follower's max |grad_y L|.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from functools import cached_property
+from typing import Any, Callable
 
 import casadi as ca
 import numpy as np
@@ -52,6 +57,36 @@ class RelaxedNLP(NLP):
 
     scheme: Relaxation = Relaxation.SCHOLTES
     mpcc: MPCC | None = None
+
+    @property
+    def polish(self) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, ...]] | None:
+        """The polish hook: :meth:`active_set_bounds`, or None without complementarity pairs."""
+        return self.active_set_bounds if self.mpcc is not None and self.mpcc.n_comp else None
+
+    def active_set_bounds(self, w: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(lbx, ubx, lbg, ubg) with the active set of ``w`` fixed: s_i = 0 where s_i <= lam_i,
+        else lam_i = 0 (``p`` is not needed). The pair is then complementary exactly."""
+        mpcc = self.mpcc
+        ubw = self.ubx.copy()
+        active = w[mpcc.comp_s] <= w[mpcc.comp_lam]
+        ubw[mpcc.comp_s[active]] = 0.0
+        ubw[mpcc.comp_lam[~active]] = 0.0
+        return self.lbx.copy(), ubw, self.lbg, self.ubg
+
+    def residual(self, w: np.ndarray, p: np.ndarray) -> float:
+        """The complementarity residual max_i min(s_i, lam_i) (0 on the MPCC)."""
+        return complementarity_residual(self.mpcc, w)
+
+    @cached_property
+    def _stationarity(self) -> Any:
+        mpcc = self.mpcc
+        n_y = mpcc.lowered.n_y
+        grad = mpcc.g_eq[:n_y] if n_y else ca.DM(0, 1)
+        return ca.Function("stationarity", [mpcc.w, mpcc.p], [ca.norm_inf(grad)], ["w", "p"], ["inf_norm"])
+
+    def stationarity(self, w: np.ndarray, p: np.ndarray) -> float:
+        """max |grad_y L(x, y, lam, mu)| at ``w`` (the follower's stationarity residual)."""
+        return float(self._stationarity(w, p))
 
 
 def _comp_terms(scheme: Relaxation, s: Any, lam: Any, eps: Any) -> tuple[Any, float, float]:

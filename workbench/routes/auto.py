@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..analysis._lp_form import require_linear_bilevel
+from ..reformulate.linear import require_linear_bilevel
 from ..errors import MethodError
 from ..result import BilevelResult
 from .kkt import solve_kkt

@@ -125,7 +125,7 @@ def solve_with_multipliers(problem: Any, method: str = "kkt", formulation: str =
         raise MethodError(f"formulation must be 'optimistic' or 'pessimistic', got {formulation!r}")
     pess = formulation == "pessimistic"
     if method == "auto":
-        from ..analysis._lp_form import nonlinear_in
+        from ..reformulate.linear import nonlinear_in
         lp_follower = all(nonlinear_in(e, problem.follower) is None
                           for e in [problem.f] + [c.expr for c in problem.g + problem.h])
         method = "global_kkt" if lp_follower and not pess else "kkt"

@@ -21,7 +21,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..analysis._lp_form import require_lp_follower
+from ..reformulate.linear import require_lp_follower
 from ..certify.certificate import FEAS_TOL, GAP_TOL
 from ..certify.priced import price_candidate, priced_result, user_sense
 from ..lower import follower_view, lower

@@ -1,23 +1,54 @@
-"""The eps -> 0 homotopy over a relaxed MPCC, warm-started step to step.
+"""The eps -> 0 homotopy over a relaxed NLP, warm-started step to step.
 
+Any NLP whose last parameter is eps and which equals the problem of interest at
+eps = 0 can be run (the :class:`Relaxed` protocol): the relaxed MPCC of the KKT
+route (``reformulate/relax.py``) and the strong-duality NLP (``reformulate/lp_dual.py``).
 One ``nlpsol`` (eps in ``p``) is reused for every step; steps after the first
 use Ipopt's warm start with the previous primal and dual values. A final
-"polish" step fixes the active set the homotopy found (s_i = 0 or lam_i = 0)
-and re-solves, so the returned point satisfies complementarity exactly.
+"polish" step asks the NLP's ``polish(w, p)`` hook for bounds that fix the
+structure the homotopy found (for the MPCC: s_i = 0 or lam_i = 0) and re-solves
+once, so the returned point satisfies the unrelaxed conditions exactly.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
 
 import casadi as ca
 import numpy as np
 
-from ..reformulate import RelaxedNLP, complementarity_residual
+from ..reformulate import RelaxedNLP, Relaxation
 from .ipopt import WARM_OPTIONS, IpoptResult, IpoptSolver
 
 DEFAULT_SCHEDULE = tuple(10.0 ** -k for k in range(0, 10))
 PENALTY_SCHEDULE = tuple(10.0 ** -k for k in range(0, 7))
+
+Bounds = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # lbx, ubx, lbg, ubg
+
+
+class Relaxed(Protocol):
+    """What the homotopy needs of a relaxed NLP (an :class:`~workbench.reformulate.nlp.NLP`
+    whose last parameter is eps); ``p`` below is the parameter vector without eps."""
+
+    x: Any
+    p: Any
+    f: Any
+    g: Any
+    lbx: np.ndarray
+    ubx: np.ndarray
+    lbg: np.ndarray
+    ubg: np.ndarray
+
+    @property
+    def polish(self) -> Callable[[np.ndarray, np.ndarray], Bounds] | None:
+        """Bounds fixing the structure found at an end point ``w`` (at parameters ``p``), or None."""
+
+    def residual(self, w: np.ndarray, p: np.ndarray) -> float:
+        """How far ``w`` is from the unrelaxed problem (0 there): the "complementarity" column."""
+
+    def stationarity(self, w: np.ndarray, p: np.ndarray) -> float:
+        """The follower's max |grad_y L| at ``w``."""
 
 
 @dataclass
@@ -26,7 +57,7 @@ class HomotopyStep:
 
     eps: float
     objective: float
-    complementarity: float
+    complementarity: float   # the relaxed NLP's residual (MPCC: max min(s, lam); strong duality: gap)
     ipopt_status: str
     iterations: int
     time_s: float
@@ -49,41 +80,47 @@ class HomotopyResult:
     complementarity: float
     steps: list[HomotopyStep] = field(default_factory=list)
     polished: bool = False
+    eps: float = float("nan")   # eps of the homotopy's end point (before any polish step)
 
 
 class Homotopy:
-    """Compiled solvers (cold, warm) for one relaxed NLP, run along an eps schedule."""
+    """Compiled solvers (cold, warm) for one relaxed NLP, run along an eps schedule.
 
-    def __init__(self, relaxed: RelaxedNLP, schedule: tuple[float, ...] | None = None,
-                 ipopt_options: dict | None = None):
+    After a step that fails (warm, then cold) the schedule goes on from the failed point, unless
+    ``stop_on_failure``: then the run ends there, with the last successful step as its end point.
+    """
+
+    def __init__(self, relaxed: Relaxed, schedule: tuple[float, ...] | None = None,
+                 ipopt_options: dict | None = None, stop_on_failure: bool = False):
         self.relaxed = relaxed
+        self.stop_on_failure = stop_on_failure
         if schedule is None:
-            schedule = PENALTY_SCHEDULE if relaxed.scheme.value == "penalty" else DEFAULT_SCHEDULE
+            penalty = isinstance(relaxed, RelaxedNLP) and relaxed.scheme is Relaxation.PENALTY
+            schedule = PENALTY_SCHEDULE if penalty else DEFAULT_SCHEDULE
         self.schedule = tuple(schedule)
         self.cold = IpoptSolver(relaxed, ipopt_options, name="relaxed_cold")
         warm = dict(ipopt_options or {})
         warm.update(WARM_OPTIONS)
         self.warm = IpoptSolver(relaxed, warm, name="relaxed_warm")
-        mpcc = relaxed.mpcc
-        n_y = mpcc.lowered.n_y
-        grad = mpcc.g_eq[:n_y] if n_y else ca.DM(0, 1)
-        self._stationarity = ca.Function("stationarity", [mpcc.w, mpcc.p], [ca.norm_inf(grad)], ["w", "p"], ["inf_norm"])
+        # without eps in the NLP (an MPCC without pairs) one solve is the answer
+        self._relaxes = bool(ca.depends_on(ca.vertcat(relaxed.f, relaxed.g), relaxed.p[-1]))
 
     def stationarity(self, w: np.ndarray, p: np.ndarray) -> float:
-        """max |grad_y L(x, y, lam, mu)| at an MPCC point (the follower's stationarity residual)."""
+        """The follower's stationarity residual at ``w`` (nan at a non-finite point)."""
         if not np.all(np.isfinite(w)):
             return float("nan")
-        return float(self._stationarity(w, p))
+        return self.relaxed.stationarity(w, p)
+
+    def _residual(self, w: np.ndarray, p: np.ndarray) -> float:
+        return self.relaxed.residual(w, p) if np.all(np.isfinite(w)) else np.inf
 
     def run(self, w0: np.ndarray, p: np.ndarray, start: int = 0, polish: bool = True,
             deadline: float | None = None) -> HomotopyResult:
-        r = self.relaxed
-        mpcc = r.mpcc
         steps: list[HomotopyStep] = []
         last: IpoptResult | None = None
         best_ok: IpoptResult | None = None
-        # eps only enters through complementarity pairs: without pairs one solve is the answer
-        schedule = self.schedule if mpcc.n_comp else self.schedule[:1]
+        best_eps = float("nan")
+        schedule = self.schedule if self._relaxes else self.schedule[:1]
         for k, eps in enumerate(schedule):
             if deadline is not None and time.monotonic() > deadline:
                 break
@@ -94,39 +131,35 @@ class Homotopy:
                     res = self.cold.solve(last.w, pe)
             else:
                 res = self.cold.solve(w0 if last is None else last.w if np.all(np.isfinite(last.w)) else w0, pe)
-            comp = complementarity_residual(mpcc, res.w) if np.all(np.isfinite(res.w)) else np.inf
-            steps.append(HomotopyStep(eps, res.objective, comp, res.ipopt_status, res.iterations,
+            steps.append(HomotopyStep(eps, res.objective, self._residual(res.w, p), res.ipopt_status, res.iterations,
                                       res.time_s, start, stationarity=self.stationarity(res.w, p),
                                       leader_stationarity=res.inf_du))
             last = res
             if res.success:
-                best_ok = res
+                best_ok, best_eps = res, eps
+            elif self.stop_on_failure:
+                break
         final = best_ok if best_ok is not None else last
         if final is None:
             return HomotopyResult(np.asarray(w0, float), False, "not_run", np.inf, steps)
         out = HomotopyResult(final.w, final.success, final.ipopt_status,
-                             complementarity_residual(mpcc, final.w) if final.success else np.inf, steps)
-        if polish and final.success and mpcc.n_comp:
-            self._polish(out, final, p, start)
+                             self._residual(final.w, p) if final.success else np.inf, steps, eps=best_eps)
+        hook = self.relaxed.polish
+        if polish and final.success and hook is not None:
+            self._polish(out, final, hook(final.w, p), p, start)
         return out
 
-    def _polish(self, out: HomotopyResult, final: IpoptResult, p: np.ndarray, start: int) -> None:
-        """Fix the active set (smaller of s_i, lam_i to zero) and re-solve once."""
-        r = self.relaxed
-        mpcc = r.mpcc
-        lbw, ubw = r.lbx.copy(), r.ubx.copy()
-        s, lam = final.w[mpcc.comp_s], final.w[mpcc.comp_lam]
-        active = s <= lam
-        ubw[mpcc.comp_s[active]] = 0.0
-        ubw[mpcc.comp_lam[~active]] = 0.0
+    def _polish(self, out: HomotopyResult, final: IpoptResult, bounds: Bounds, p: np.ndarray, start: int) -> None:
+        """Re-solve once within the hook's bounds, from the end point moved into the bounds it tightened."""
+        lbw, ubw, lbg, ubg = bounds
         w0 = final.w.copy()
-        w0[mpcc.comp_s[active]] = 0.0
-        w0[mpcc.comp_lam[~active]] = 0.0
-        eps = self.schedule[-1]
-        res = self.warm.solve(w0, np.concatenate([p, [eps]]), lbw, ubw, lam_x0=final.lam_w, lam_g0=final.lam_g)
+        moved = (lbw != self.relaxed.lbx) | (ubw != self.relaxed.ubx)
+        w0[moved] = np.clip(w0[moved], lbw[moved], ubw[moved])
+        pe = np.concatenate([p, [self.schedule[-1]]])
+        res = self.warm.solve(w0, pe, lbw, ubw, lbg, ubg, lam_x0=final.lam_w, lam_g0=final.lam_g)
         if not res.success:
-            res = self.cold.solve(w0, np.concatenate([p, [eps]]), lbw, ubw)
-        comp = complementarity_residual(mpcc, res.w) if res.success else np.inf
+            res = self.cold.solve(w0, pe, lbw, ubw, lbg, ubg)
+        comp = self._residual(res.w, p) if res.success else np.inf
         out.steps.append(HomotopyStep(0.0, res.objective, comp, res.ipopt_status, res.iterations,
                                       res.time_s, start, phase="polish", stationarity=self.stationarity(res.w, p),
                                       leader_stationarity=res.inf_du))

@@ -24,7 +24,7 @@ import scipy.linalg
 from scipy.optimize import linprog
 
 from ..errors import MethodError
-from ._lp_form import LinearBilevel
+from .linear import LinearBilevel
 
 
 @dataclass

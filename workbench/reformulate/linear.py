@@ -1,8 +1,11 @@
 """Linear structure of a bilevel problem, read off the SymPy declaration.
 
-The strong-duality and MILP routes need to know *that* the follower is an LP in
+The strong-duality and big-M MILP reductions (``lp_dual.py``, ``lp_bigm_milp.py``), the
+auto route's choice and the shadow-price LP need to know *that* the follower is an LP in
 y (and, for the MILP, that everything is affine in (x, y)) and, when it is not,
 *which* expression is nonlinear in *which* variable, so the error can say so.
+:func:`linear_bilevel` reads the numeric data  A [x; y] + b  of every piece
+(:class:`LinearBilevel`) that the MILP is built from.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import numpy as np
 import sympy as sp
 
 from ..errors import MethodError
+from .reduction import Reduction
 
 
 def nonlinear_in(expr: sp.Expr, variables: Sequence[sp.Symbol]) -> sp.Symbol | None:
@@ -123,7 +127,7 @@ class LinearBilevel:
         return getattr(self, block).A[:, self.nx:]
 
 
-def _require_qp_follower(problem: Any, method: str) -> None:
+def require_qp_follower(problem: Any, method: str) -> None:
     xy = list(problem.leader) + list(problem.follower)
     for yi in problem.follower:
         d = sp.diff(problem.f, yi)
@@ -146,7 +150,7 @@ def linear_bilevel(problem: Any, p: np.ndarray, method: str = "milp", allow_qp: 
     (x, y)); a nonconvex quadratic follower is refused.
     """
     if allow_qp:
-        _require_qp_follower(problem, method)
+        require_qp_follower(problem, method)
     else:
         require_linear_bilevel(problem, method)
     values = dict(zip(problem.parameter_symbols, (float(v) for v in p)))
@@ -164,3 +168,17 @@ def linear_bilevel(problem: Any, p: np.ndarray, method: str = "milp", allow_qp: 
     return LinearBilevel(
         nx=problem.n_x, ny=problem.n_y, F=affine_rows([problem.F], ["F"], xy, values), grad=grad,
         G=rows(problem.G), H=rows(problem.H), g=rows(problem.g), h=rows(problem.h))
+
+
+class Bilevel2Linear(Reduction):
+    """A declaration -> its :class:`LinearBilevel` data at parameter values ``p`` (structure checked
+    first, see :func:`linear_bilevel`); solutions pass back unchanged (same variables)."""
+
+    def __init__(self, p: np.ndarray, method: str = "milp", allow_qp: bool = False):
+        self.p, self.method, self.allow_qp = p, method, allow_qp
+
+    def apply(self, problem: Any) -> tuple[LinearBilevel, None]:
+        return linear_bilevel(problem, self.p, self.method, self.allow_qp), None
+
+    def invert(self, solution: Any, inverse_data: None) -> Any:
+        return solution
