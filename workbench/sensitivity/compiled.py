@@ -28,7 +28,7 @@ import numpy as np
 
 from ..lower import LoweredProblem
 from .degenerate import DENSE_LIMIT
-from .kkt import _Evaluator, kkt_function, upper_gradient_function
+from .kkt_matrix import _Evaluator, kkt_function, upper_gradient_function
 from .threads import BUILD_LOCK, per_thread
 
 SOSC_TOL = 1e-9

@@ -14,7 +14,7 @@ import casadi as ca
 import numpy as np
 
 from ..errors import MethodError
-from .kkt import kkt_function
+from .kkt_matrix import kkt_function
 from ..solve import FollowerSolver
 from .threads import BUILD_LOCK
 

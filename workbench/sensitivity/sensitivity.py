@@ -23,7 +23,7 @@ from .columns import resolve_wrt
 from .compiled import SOSC_TOL, CompiledKKT, RegularSolution, compiled_args, compiled_kkt, regular_solve
 from .degenerate import full_row_rank, licq_holds, min_norm_solve, reduced_hessian_min_eig
 from .directional import DirectionalDerivative, DirectionalSolver
-from .kkt import KKTPieces, upper_gradient_evaluator
+from .kkt_matrix import KKTPieces, upper_gradient_evaluator
 from .response import FollowerResponse, follower_response, response_at
 
 

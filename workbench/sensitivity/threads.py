@@ -57,7 +57,7 @@ def prepared(problem: Any) -> Any:
     with BUILD_LOCK:
         lp = lower(problem)
         if id(lp) not in _PREPARED:
-            from .kkt import kkt_function, upper_gradient_function
+            from .kkt_matrix import kkt_function, upper_gradient_function
             for name in _NAMES:
                 lp.function(name)
             kkt_function(lp)

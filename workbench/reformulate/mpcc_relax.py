@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import MethodError
 from ..printing import latex_repr
-from .kkt import MPCC
+from .bilevel2mpcc import MPCC
 from .nlp import NLP
 from .reduction import Reduction
 
