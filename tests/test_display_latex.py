@@ -62,11 +62,12 @@ def test_kkt_stationarity_matches_hand_derivation():
 
 def test_sensitivity_system_solves_to_hand_derivative():
     # With capacity active: y = a, and stationarity y - x + lam = 0 gives lam = x - a,
-    # so dy/dx = 0 and dlam/dx = 1 (by hand). The block system must give the same.
+    # so dy/dx = 0 and dlam/dx = 1 (by hand). The symmetric block system [[L_yy, J^T], [J, 0]]
+    # (J = d(a - y)/dy = -1) in the unknowns (dy/dx, -dlam/dx) must give the same.
     s = sensitivity_system(capacity_problem(), active=["capacity"])
-    assert s.matrix == sp.Matrix([[1, 1], [-1, 0]])
+    assert s.matrix == sp.Matrix([[1, -1], [-1, 0]])
     sol = s.matrix.LUsolve(s.rhs)
-    assert list(sol) == [0, 1]
+    assert list(sol) == [0, -1]
     assert r"\frac{\partial \lambda_{capacity}}{\partial x}" in wb.latex(s)
 
 

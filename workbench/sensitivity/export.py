@@ -104,13 +104,6 @@ def to_casadi(s: Any) -> ca.Function:
                        ["x", "p"], ["y", "lam", "dy_dz", "dlam_dz", "valid"])
 
 
-def export_function(problem: Any, leader: Any, parameters: Any = None, wrt: Any = "leader",
-                    **options: Any) -> ca.Function:
-    """Shortcut: the sensitivity map at a leader point as a CasADi Function (see :func:`to_casadi`)."""
-    from .sensitivity import sensitivity
-    return to_casadi(sensitivity(problem, leader, parameters=parameters, wrt=wrt, **options))
-
-
 def codegen(s: Any, directory: str, name: str = "sensitivity_map") -> str:
     """Write C code of the sensitivity map; returns the path of the .c file.
 

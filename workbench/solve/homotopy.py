@@ -13,11 +13,8 @@ from dataclasses import dataclass, field
 import casadi as ca
 import numpy as np
 
-from ..reformulate import RelaxedNLP, complementarity_residual
+from ..reformulate import SCHEMES, RelaxedNLP, complementarity_residual
 from .ipopt import WARM_OPTIONS, IpoptResult, IpoptSolver
-
-DEFAULT_SCHEDULE = tuple(10.0 ** -k for k in range(0, 10))
-PENALTY_SCHEDULE = tuple(10.0 ** -k for k in range(0, 7))
 
 
 @dataclass
@@ -58,7 +55,7 @@ class Homotopy:
                  ipopt_options: dict | None = None):
         self.relaxed = relaxed
         if schedule is None:
-            schedule = PENALTY_SCHEDULE if relaxed.scheme.value == "penalty" else DEFAULT_SCHEDULE
+            schedule = SCHEMES[relaxed.scheme].default_schedule
         self.schedule = tuple(schedule)
         self.cold = IpoptSolver(relaxed, ipopt_options, name="relaxed_cold")
         warm = dict(ipopt_options or {})
