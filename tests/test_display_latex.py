@@ -86,7 +86,8 @@ def test_every_rendering_compiles_with_pdflatex():
                            message="no start produced a solution (50% of runs)")
     objs = [p, q, kkt_system(p), kkt_system(q), sensitivity_system(p, active=["capacity"]), sensitivity_system(q),
             r, r.certificate, failed, *list(wb.Relaxation),
-            p.sensitivity({x: 2.0}), p.sensitivity({x: 1.5}, wrt="parameters")]
+            p.sensitivity({x: 2.0}), p.sensitivity({x: 1.5}, wrt="parameters"),
+            p.sensitivity({x: 2.0}).system(), p.sensitivity({x: 2.0}).symbolic()]
     objs += [relaxed_system(p, s) for s in wb.Relaxation] + [relaxed_system(q, s) for s in wb.Relaxation]
     blocks = [wb.latex(o, mode="equation*") for o in objs] + [wb.latex(p, mode="equation")]
     blocks.append("$" + wb.latex(p, mode="inline") + "$")
@@ -112,6 +113,35 @@ def test_repr_latex_hooks_render_through_display():
     # x* = y* = 1.5 by hand: F = (x-1)^2 + (x-2)^2 falls until y = x hits the capacity 1.5
     line = next(t for t in r._repr_latex_().splitlines() if t.startswith("x^*"))
     assert abs(float(line.split("=")[1].strip(" \\")) - 1.5) < 1e-4
+
+
+def test_every_object_prints_itself_the_same_way_in_jupyter_and_wb_latex():
+    p = capacity_problem()
+    r = p.solve()
+    s = p.sensitivity({x: 2.0})
+    objs = [p, r, r.certificate, s, s.system(), s.symbolic(), kkt_system(p), relaxed_system(p, "penalty"),
+            sensitivity_system(p), *list(wb.Relaxation)]
+    for obj in objs:
+        assert obj._repr_latex_() == "$\\displaystyle " + wb.latex(obj, mode="inline") + "$", type(obj)
+
+
+def test_one_table_of_relaxation_schemes():
+    from workbench.reformulate import SCHEMES
+    from workbench.solve.homotopy import Homotopy
+    from workbench.reformulate import Bilevel2MPCC, Chain, MPCCRelax
+    from workbench.lower import lower
+    assert set(SCHEMES) == set(wb.Relaxation)
+    p = capacity_problem()
+    for scheme in wb.Relaxation:
+        row = SCHEMES[scheme]
+        # the title and the pair's LaTeX term are what the enum and the relaxed system print
+        assert row.title in wb.latex(scheme) and row.latex_term("s_i", r"\lambda_i", r"\varepsilon") in wb.latex(scheme)
+        assert row.title in wb.latex(relaxed_system(p, scheme))
+        relaxed, _ = Chain([Bilevel2MPCC(), MPCCRelax(scheme)]).apply(lower(p))
+        assert Homotopy(relaxed).schedule == row.default_schedule
+    # the penalty's schedule stops at 1e-6, the others at 1e-9 (the homotopy's historical defaults)
+    assert SCHEMES[wb.Relaxation.PENALTY].default_schedule[-1] == pytest.approx(1e-6)
+    assert SCHEMES[wb.Relaxation.SCHOLTES].default_schedule[-1] == pytest.approx(1e-9)
 
 
 def test_bad_arguments_raise_typed_errors():
