@@ -39,6 +39,14 @@ def max_problem():
         lower_constraints=[wb.named("max_flow", sp.Eq(y + z, 1)), y >= 0, z >= 0], name="max & flow")
 
 
+def vector_problem():
+    """A CasADi-built declaration: min (x + y)^2 over x, follower min (y - x)^2 (y = x)."""
+    import casadi as ca
+    from workbench.model.vector import VectorBilevelProblem
+    return VectorBilevelProblem(1, 1, upper_objective=lambda x_, y_, p_: ca.sumsqr(x_ + y_),
+                                lower_objective=lambda x_, y_, p_: ca.sumsqr(y_ - x_))
+
+
 def compile_latex(blocks: list[str]) -> subprocess.CompletedProcess:
     exe = shutil.which("pdflatex")
     assert exe, "pdflatex is required for this test: apt-get install -y texlive-latex-base (.ci/browser-deps.sh)"
@@ -89,6 +97,7 @@ def test_every_rendering_compiles_with_pdflatex():
             p.sensitivity({x: 2.0}), p.sensitivity({x: 1.5}, wrt="parameters"),
             p.sensitivity({x: 2.0}).system(), p.sensitivity({x: 2.0}).symbolic()]
     objs += [relaxed_system(p, s) for s in wb.Relaxation] + [relaxed_system(q, s) for s in wb.Relaxation]
+    objs.append(vector_problem().sensitivity([0.5]))  # no SymPy: the numbers only
     blocks = [wb.latex(o, mode="equation*") for o in objs] + [wb.latex(p, mode="equation")]
     blocks.append("$" + wb.latex(p, mode="inline") + "$")
     out = compile_latex(blocks)
@@ -120,7 +129,7 @@ def test_every_object_prints_itself_the_same_way_in_jupyter_and_wb_latex():
     r = p.solve()
     s = p.sensitivity({x: 2.0})
     objs = [p, r, r.certificate, s, s.system(), s.symbolic(), kkt_system(p), relaxed_system(p, "penalty"),
-            sensitivity_system(p), *list(wb.Relaxation)]
+            sensitivity_system(p), *list(wb.Relaxation), vector_problem().sensitivity([0.5])]
     for obj in objs:
         assert obj._repr_latex_() == "$\\displaystyle " + wb.latex(obj, mode="inline") + "$", type(obj)
 

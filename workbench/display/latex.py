@@ -21,7 +21,7 @@ from sympy.printing.latex import LatexPrinter
 
 from ..errors import MethodError
 from ..printing import vector
-from ..reformulate.symbolic import kkt_system
+from ..reformulate.symbolic import is_symbolic, kkt_system
 
 MODES = ("inline", "plain", "equation", "equation*")
 
@@ -60,7 +60,7 @@ def latex(obj: Any, mode: str = "equation*", **settings: Any) -> str:
                           "LaTeX form; declare a small instance with wb.BilevelProblem to print its equations")
     names = dict(settings.pop("symbol_names", {}) or {})
     problem = getattr(obj, "problem", None) or (obj if type(obj).__name__ == "BilevelProblem" else None)
-    if problem is not None and hasattr(problem, "g"):
+    if problem is not None and is_symbolic(problem):
         names = {**kkt_system(problem).symbol_names, **names}
     names.setdefault(sp.Symbol("varepsilon", positive=True), r"\varepsilon")
     printer = WorkbenchLatexPrinter({"symbol_names": names, **settings})

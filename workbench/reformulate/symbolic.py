@@ -34,7 +34,7 @@ from typing import Any, Hashable, Iterable, Mapping
 import numpy as np
 import sympy as sp
 
-from ..errors import MethodError, ModelError
+from ..errors import MethodError, ModelError, WorkbenchError
 from ..printing import LatexPrintable, aligned, joined, normalised, paren, subscript, tag, text
 from .mpcc_relax import SCHEMES, Relaxation
 
@@ -50,9 +50,17 @@ def multiplier_symbol(kind: str, name: Hashable) -> tuple[sp.Symbol, str]:
     return sym, "\\" + letter + "_{" + subscript(name) + "}"
 
 
+def is_symbolic(problem: Any) -> bool:
+    """Whether ``problem`` is a SymPy declaration (a vectorised one refuses its SymPy pieces)."""
+    try:
+        return all(hasattr(problem, a) for a in ("f", "g", "h", "follower", "leader"))
+    except WorkbenchError:
+        return False
+
+
 def require_sympy(problem: Any) -> Any:
     """``problem`` if it is a SymPy declaration, else a :class:`MethodError` saying why not."""
-    if not all(hasattr(problem, a) for a in ("f", "g", "h", "follower", "leader")):
+    if not is_symbolic(problem):
         raise MethodError("symbolic derivations need a SymPy declaration (BilevelProblem); "
                           "this problem was built directly in CasADi")
     return problem
@@ -348,5 +356,5 @@ def symbolic_sensitivity(problem: Any, active: Iterable[Hashable], wrt: Iterable
 
 
 __all__ = ["KKTSystem", "Multiplier", "RelaxedSystem", "SensitivitySystem", "SymbolicSensitivity", "kkt_system",
-           "lagrangian", "lagrangian_expr", "multiplier_symbol", "relaxed_system", "require_sympy",
+           "is_symbolic", "lagrangian", "lagrangian_expr", "multiplier_symbol", "relaxed_system", "require_sympy",
            "sensitivity_system", "symbolic_sensitivity"]

@@ -30,7 +30,7 @@ import sympy as sp
 
 from ..errors import MethodError, NotDifferentiable, ValueInputError
 from ..printing import LatexPrintable, aligned, joined, text
-from ..reformulate.symbolic import (SensitivitySystem, SymbolicSensitivity, kkt_system, require_sympy,
+from ..reformulate.symbolic import (SensitivitySystem, SymbolicSensitivity, is_symbolic, kkt_system, require_sympy,
                                     sensitivity_system, symbolic_sensitivity)
 from . import export
 from .columns import resolve_wrt
@@ -541,8 +541,7 @@ class Sensitivity(LatexPrintable):
                           else sp.Symbol(r"\text{undefined}"))
             return name + " &= " + printer._print(m)
         lines = []
-        symbolic = all(hasattr(self.problem, a) for a in ("f", "g", "h", "follower", "leader"))
-        if symbolic and self.lp.n_y <= LATEX_MAX_SIZE:
+        if is_symbolic(self.problem) and self.lp.n_y <= LATEX_MAX_SIZE:
             lines.append(printer._print(self.system()))
         wrt = joined(printer, self.wrt_names)
         try:
@@ -553,7 +552,8 @@ class Sensitivity(LatexPrintable):
             kink = f"; kink at {why.constraints}"
         lines.append(show(dy, r"\frac{\partial y^*}{\partial (" + wrt + ")}") + r" \quad "
                      + text(f"(status: {self.status}{kink})"))
-        lines.append(show(dlam, r"\frac{\partial \lambda^*}{\partial (" + wrt + ")}"))
+        if self.n_constraints:
+            lines.append(show(dlam, r"\frac{\partial \lambda^*}{\partial (" + wrt + ")}"))
         if kink and self.one_sided is not None:
             lines.append(show(self.one_sided["+"], r"\partial_+ y^*"))
             lines.append(show(self.one_sided["-"], r"\partial_- y^*"))
