@@ -39,6 +39,14 @@ def max_problem():
         lower_constraints=[wb.named("max_flow", sp.Eq(y + z, 1)), y >= 0, z >= 0], name="max & flow")
 
 
+def vector_problem():
+    """A CasADi-built declaration: min (x + y)^2 over x, follower min (y - x)^2 (y = x)."""
+    import casadi as ca
+    from workbench.model.vector import VectorBilevelProblem
+    return VectorBilevelProblem(1, 1, upper_objective=lambda x_, y_, p_: ca.sumsqr(x_ + y_),
+                                lower_objective=lambda x_, y_, p_: ca.sumsqr(y_ - x_))
+
+
 def compile_latex(blocks: list[str]) -> subprocess.CompletedProcess:
     exe = shutil.which("pdflatex")
     assert exe, "pdflatex is required for this test: apt-get install -y texlive-latex-base (.ci/browser-deps.sh)"
@@ -62,11 +70,12 @@ def test_kkt_stationarity_matches_hand_derivation():
 
 def test_sensitivity_system_solves_to_hand_derivative():
     # With capacity active: y = a, and stationarity y - x + lam = 0 gives lam = x - a,
-    # so dy/dx = 0 and dlam/dx = 1 (by hand). The block system must give the same.
+    # so dy/dx = 0 and dlam/dx = 1 (by hand). The symmetric block system [[L_yy, J^T], [J, 0]]
+    # (J = d(a - y)/dy = -1) in the unknowns (dy/dx, -dlam/dx) must give the same.
     s = sensitivity_system(capacity_problem(), active=["capacity"])
-    assert s.matrix == sp.Matrix([[1, 1], [-1, 0]])
+    assert s.matrix == sp.Matrix([[1, -1], [-1, 0]])
     sol = s.matrix.LUsolve(s.rhs)
-    assert list(sol) == [0, 1]
+    assert list(sol) == [0, -1]
     assert r"\frac{\partial \lambda_{capacity}}{\partial x}" in wb.latex(s)
 
 
@@ -85,8 +94,10 @@ def test_every_rendering_compiles_with_pdflatex():
                            message="no start produced a solution (50% of runs)")
     objs = [p, q, kkt_system(p), kkt_system(q), sensitivity_system(p, active=["capacity"]), sensitivity_system(q),
             r, r.certificate, failed, *list(wb.Relaxation),
-            p.sensitivity({x: 2.0}), p.sensitivity({x: 1.5}, wrt="parameters")]
+            p.sensitivity({x: 2.0}), p.sensitivity({x: 1.5}, wrt="parameters"),
+            p.sensitivity({x: 2.0}).system(), p.sensitivity({x: 2.0}).symbolic()]
     objs += [relaxed_system(p, s) for s in wb.Relaxation] + [relaxed_system(q, s) for s in wb.Relaxation]
+    objs.append(vector_problem().sensitivity([0.5]))  # no SymPy: the numbers only
     blocks = [wb.latex(o, mode="equation*") for o in objs] + [wb.latex(p, mode="equation")]
     blocks.append("$" + wb.latex(p, mode="inline") + "$")
     out = compile_latex(blocks)
@@ -111,6 +122,35 @@ def test_repr_latex_hooks_render_through_display():
     # x* = y* = 1.5 by hand: F = (x-1)^2 + (x-2)^2 falls until y = x hits the capacity 1.5
     line = next(t for t in r._repr_latex_().splitlines() if t.startswith("x^*"))
     assert abs(float(line.split("=")[1].strip(" \\")) - 1.5) < 1e-4
+
+
+def test_every_object_prints_itself_the_same_way_in_jupyter_and_wb_latex():
+    p = capacity_problem()
+    r = p.solve()
+    s = p.sensitivity({x: 2.0})
+    objs = [p, r, r.certificate, s, s.system(), s.symbolic(), kkt_system(p), relaxed_system(p, "penalty"),
+            sensitivity_system(p), *list(wb.Relaxation), vector_problem().sensitivity([0.5])]
+    for obj in objs:
+        assert obj._repr_latex_() == "$\\displaystyle " + wb.latex(obj, mode="inline") + "$", type(obj)
+
+
+def test_one_table_of_relaxation_schemes():
+    from workbench.reformulate import SCHEMES
+    from workbench.solve.homotopy import Homotopy
+    from workbench.reformulate import Bilevel2MPCC, Chain, MPCCRelax
+    from workbench.lower import lower
+    assert set(SCHEMES) == set(wb.Relaxation)
+    p = capacity_problem()
+    for scheme in wb.Relaxation:
+        row = SCHEMES[scheme]
+        # the title and the pair's LaTeX term are what the enum and the relaxed system print
+        assert row.title in wb.latex(scheme) and row.latex_term("s_i", r"\lambda_i", r"\varepsilon") in wb.latex(scheme)
+        assert row.title in wb.latex(relaxed_system(p, scheme))
+        relaxed, _ = Chain([Bilevel2MPCC(), MPCCRelax(scheme)]).apply(lower(p))
+        assert Homotopy(relaxed).schedule == row.default_schedule
+    # the penalty's schedule stops at 1e-6, the others at 1e-9 (the homotopy's historical defaults)
+    assert SCHEMES[wb.Relaxation.PENALTY].default_schedule[-1] == pytest.approx(1e-6)
+    assert SCHEMES[wb.Relaxation.SCHOLTES].default_schedule[-1] == pytest.approx(1e-9)
 
 
 def test_bad_arguments_raise_typed_errors():

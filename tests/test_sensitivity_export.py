@@ -83,7 +83,7 @@ def test_latex_of_result_and_kkt_system():
     system = s.system()
     # active set {g1}: K = [[1, 0, 1], [0, 1, 1], [1, 1, 0]] (J = grad_y g1 = (1, 1)),
     # rhs = -[L_yx; c_x] = -[(q, 0); -1] = (-1, 0, 1) at q = 1 (q stays symbolic)
-    assert system.K == sp.Matrix([[1, 0, 1], [0, 1, 1], [1, 1, 0]])
+    assert system.matrix == sp.Matrix([[1, 0, 1], [0, 1, 1], [1, 1, 0]])
     assert system.rhs == sp.Matrix([[-q], [0], [1]])
     assert r"\left[\begin{matrix}" in system._repr_latex_()
     sym = s.symbolic()

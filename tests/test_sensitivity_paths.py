@@ -59,7 +59,7 @@ def test_nearly_dependent_bounds_are_caught_by_the_licq_test():
 def test_failed_casadi_evaluation_raises_instead_of_returning_stale_numbers():
     import casadi as ca
 
-    from workbench.sensitivity.kkt import _Evaluator
+    from workbench.sensitivity.kkt_matrix import _Evaluator
     H = ca.MX.sym("H", 2, 2)
     f = ca.Function("chol", [H], [ca.solve(H, ca.MX.ones(2, 1), "csparsecholesky")])
     ev = _Evaluator(f)

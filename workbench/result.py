@@ -7,13 +7,13 @@ from typing import Any
 import numpy as np
 
 from .errors import SolverFailure
-from .printing import latex_repr
+from .printing import LatexPrintable, aligned, number, text
 from .status import FAILED, SolverStats, Status
 from .values import MultiplierMap, Point
 
 
 @dataclass
-class BilevelResult:
+class BilevelResult(LatexPrintable):
     """What ``BilevelProblem.solve`` returns.
 
     ``status`` is a :class:`~workbench.status.Status`: "optimal" only when the certificate
@@ -144,8 +144,26 @@ class BilevelResult:
     def __repr__(self) -> str:
         return f"<BilevelResult {self.status}>\n{self.summary()}"
 
-    def _repr_latex_(self) -> str:
-        return latex_repr(self)
+    def _latex(self, printer: Any) -> str:
+        """Status and route, the point, both values, the multipliers by name, then the certificate."""
+        from .reformulate.symbolic import kkt_system
+        p = self.problem
+        how = self.method + (f"/{self.relaxation}" if self.relaxation else "")
+        head = r"\text{status} &: " + text(f"{self.status} ({how}, {self.time_s:.3g} s)")
+        if self.x is None or self.status in FAILED:
+            return aligned([head, r"& " + text(f"{self._solver_text()}. {self.message}".strip())])
+        lines = [head]
+        lines += [printer._print(s) + "^* &= " + number(v) for s, v in zip(p.leader, self.x)]
+        lines += [printer._print(s) + "^* &= " + number(v) for s, v in zip(p.follower, self.y)]
+        lines.append(r"F(x^*, y^*) &= " + number(self.upper_value))
+        lines.append(r"f(x^*, y^*) &= " + number(self.lower_value))
+        k = kkt_system(p)
+        for m, v in zip(k.inequalities + k.equalities, self.multipliers.values()):
+            lines.append(printer._print(m.symbol) + " &= " + number(v))
+        body = aligned(lines)
+        if self.certificate is not None:
+            body = aligned([body + r" \qquad " + printer._print(self.certificate)])
+        return body
 
     def plot_homotopy(self, fig: Any = None) -> Any:
         """eps against complementarity residual, objective and stationarity along the homotopy."""

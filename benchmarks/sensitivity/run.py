@@ -32,7 +32,7 @@ from models import degenerate_box_qp, ridge, tridiagonal_box_qp  # noqa: E402
 from workbench.lower import lower  # noqa: E402
 from workbench.sensitivity import follower_response, sensitivity  # noqa: E402
 from workbench.sensitivity.compiled import compiled_args  # noqa: E402
-from workbench.sensitivity.kkt import _Evaluator  # noqa: E402
+from workbench.sensitivity.kkt_matrix import _Evaluator  # noqa: E402
 from workbench.sensitivity.response import follower_solver  # noqa: E402
 from workbench.solve.ipopt import TIGHT_OPTIONS, IpoptSolver  # noqa: E402
 

@@ -28,7 +28,7 @@ import scipy.linalg
 from scipy.optimize import linprog
 
 from ..lower import lower
-from ..reformulate.kkt import lagrangian
+from ..reformulate.bilevel2mpcc import lagrangian
 from ..solve import FollowerSolver
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import sympy as sp
 
 from ..errors import MethodError
+from ..reformulate.symbolic import lagrangian_expr, multiplier_symbol
 
 
 class NoClosedFormError(MethodError):
@@ -146,9 +147,10 @@ def _check_affine(problem: Any) -> None:
 
 def _solve_piece(problem: Any, f: sp.Expr, g: list, h: list, active: tuple) -> ReactionPiece | None:
     ys = list(problem.follower)
-    lam = {i: sp.Dummy(f"lam_{i}") for i in active}
-    mu = {j: sp.Dummy(f"mu_{j}") for j in range(len(h))}
-    L = f - sum(lam[i] * g[i].expr for i in active) - sum(mu[j] * h[j].expr for j in mu)
+    # the multipliers and Lagrangian of reformulate/symbolic.py (one naming, one sign convention)
+    lam = {i: multiplier_symbol("ineq", g[i].name)[0] for i in active}
+    mu = {j: multiplier_symbol("eq", h[j].name)[0] for j in range(len(h))}
+    L = lagrangian_expr(f, [(lam[i], g[i].expr) for i in active] + [(mu[j], h[j].expr) for j in mu])
     eqs = [sp.diff(L, y) for y in ys] + [g[i].expr for i in active] + [c.expr for c in h]
     unknowns = ys + list(lam.values()) + list(mu.values())
     try:

@@ -27,7 +27,7 @@ from scipy.optimize import linprog
 
 from ..certify import follower_is_convex, follower_starts
 from ..lower import lower
-from ..reformulate.kkt import lagrangian
+from ..reformulate.bilevel2mpcc import lagrangian
 from ..solve import FollowerSolver
 
 

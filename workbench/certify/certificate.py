@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..lower import LoweredProblem
-from ..printing import latex_repr
+from ..printing import LatexPrintable, aligned, number, text
 from ..solve import FollowerSolver, box_from_constraints
 from .convexity import follower_is_convex
 from .residuals import KKTResiduals, infeasibility, kkt_residuals, leader_bound_violation
@@ -34,7 +34,7 @@ EXACT_EVAL_TOL = 1e-9
 
 
 @dataclass(frozen=True)
-class Certificate:
+class Certificate(LatexPrintable):
     """Evidence that (x*, y*) is bilevel feasible with y* follower-optimal (see module docstring)."""
 
     passed: bool
@@ -67,8 +67,18 @@ class Certificate:
         return (f"certificate {verdict} (gap {self.value_gap:.3g}, lower infeas {self.lower_infeasibility:.2g}, "
                 f"upper infeas {self.upper_infeasibility:.2g}, {self.starts_succeeded}/{self.starts_used} follower starts)")
 
-    def _repr_latex_(self) -> str:
-        return latex_repr(self)
+    def _latex(self, printer) -> str:
+        verdict = r"\text{passed}" if self.passed else r"\text{failed}"
+        lines = [r"\text{certificate} &: " + verdict,
+                 r"f(x^*, y^*) - \varphi(x^*) &= " + number(self.value_gap)
+                 + r" \quad (\varphi(x^*) = " + number(self.phi) + ")",
+                 r"\text{follower infeasibility} &= " + number(self.lower_infeasibility),
+                 r"\text{leader infeasibility} &= " + number(self.upper_infeasibility),
+                 r"\max_i |\min(g_i, \lambda_i)| &= " + number(self.complementarity),
+                 r"\text{follower re-solves} &: " + f"{self.starts_succeeded}/{self.starts_used}"
+                 + (r" \; \text{(follower convex)}" if self.follower_convex else "")]
+        lines += [r"& " + text("reason: " + r) for r in self.reasons]
+        return aligned(lines)
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)

@@ -25,6 +25,7 @@ import casadi as ca
 import numpy as np
 
 from ..lower import LoweredProblem
+from ..reformulate.bilevel2mpcc import lagrangian
 
 
 @dataclass(frozen=True)
@@ -49,12 +50,7 @@ def _kkt_function(lp: LoweredProblem) -> ca.Function:
         ng, nh = int(lp.g.numel()), int(lp.h.numel())
         lam, mu = sym.sym("lam", ng), sym.sym("mu", nh)
         grad_f = ca.gradient(lp.f, lp.y)
-        L = lp.f
-        if ng:
-            L = L - ca.dot(lam, lp.g)
-        if nh:
-            L = L - ca.dot(mu, lp.h)
-        r = ca.gradient(L, lp.y)
+        r = ca.gradient(lagrangian(lp, lam, mu), lp.y)
         return ca.Function(key, [lp.x, lp.y, lp.p, lam, mu], [r, grad_f, lp.g],
                            ["x", "y", "p", "lam", "mu"], ["r", "grad_f", "g"])
     return lp.cached(key, make)

@@ -1,7 +1,8 @@
 """Stage 7: what a notebook user sees -- LaTeX of every derived system, widgets, plots.
 
 ``latex(obj)`` prints problems, KKT systems, relaxations, sensitivity systems,
-results and certificates; ``explore(p)`` and ``compare(p)`` are widgets over the
+results and certificates (each object's own ``_latex``; the systems are built in
+``reformulate/symbolic.py`` and re-exported here); ``explore(p)`` and ``compare(p)`` are widgets over the
 pure functions ``explore_data`` and ``compare_data``. Widgets and plots are
 imported on first use so that printing LaTeX never imports matplotlib.
 
@@ -15,9 +16,9 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
+from ..reformulate.symbolic import (KKTSystem, RelaxedSystem, SensitivitySystem, kkt_system, lagrangian,
+                                   relaxed_system, sensitivity_system)
 from .latex import WorkbenchLatexPrinter, latex
-from .systems import (KKTSystem, RelaxedSystem, SensitivitySystem, kkt_system, lagrangian, relaxed_system,
-                      sensitivity_system)
 
 _LAZY = {
     "explore": "widgets", "Explorer": "widgets",

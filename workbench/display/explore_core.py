@@ -10,7 +10,6 @@ move costs one follower solve plus a sensitivity solve.
 """
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass, field
 from typing import Any, Hashable, Mapping
 
@@ -103,9 +102,8 @@ def leader_ranges(problem: Any, ranges: Mapping[sp.Symbol, tuple[float, float]] 
 class ExploreSession:
     """Cached solver, warm start and curves for one problem (see module docstring)."""
 
-    def __init__(self, problem: Any):
-        self.problem = problem
-        self.lp: LoweredProblem = lower(problem)
+    def __init__(self, lp: LoweredProblem):
+        self.lp = lp
         self.solver = FollowerSolver(self.lp, tight=True)
         self.y_last = self.lp.y_start.copy()
         self.curves: dict[tuple, tuple] = {}
@@ -140,13 +138,10 @@ class ExploreSession:
         return self.curves[key]
 
 
-_SESSIONS: "weakref.WeakKeyDictionary[Any, ExploreSession]" = weakref.WeakKeyDictionary()
-
-
 def session_for(problem: Any) -> ExploreSession:
-    if problem not in _SESSIONS:
-        _SESSIONS[problem] = ExploreSession(problem)
-    return _SESSIONS[problem]
+    """The problem's one explore session, in its lowered problem's cache (dropped with it)."""
+    lp = lower(problem)
+    return lp.cached("explore_session", lambda: ExploreSession(lp))
 
 
 def _reply(problem: Any, sess: ExploreSession, x: np.ndarray, p: np.ndarray):

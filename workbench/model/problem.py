@@ -14,7 +14,7 @@ import numpy as np
 import sympy as sp
 
 from ..errors import IntegerVariableError, ModelError, UnknownSymbolError, ValueInputError
-from ..printing import latex_repr
+from ..printing import LatexPrintable, aligned, joined, number, tag
 from .base import ProblemBase
 from .constraints import normalise
 from .multipliers import MultiplierSymbol, bind_multipliers
@@ -105,7 +105,7 @@ def finite_vector(values: Any, n: int, what: str) -> np.ndarray:
     return arr
 
 
-class BilevelProblem(ProblemBase):
+class BilevelProblem(LatexPrintable, ProblemBase):
     """A leader-follower problem declared with SymPy.
 
     Parameters
@@ -337,5 +337,20 @@ class BilevelProblem(ProblemBase):
         from ..analysis import diagnose
         return diagnose(self, result, **options)
 
-    def _repr_latex_(self) -> str:
-        return latex_repr(self)
+    def _latex(self, printer: Any) -> str:
+        """Both levels as the user wrote them (senses, named constraints, parameter values)."""
+        def head(first: bool) -> str:
+            return r"\text{s.t.} \quad & " if first else "& "
+        op = r"\min" if self.upper_sense == "min" else r"\max"
+        lines = [op + "_{" + joined(printer, self.leader) + "} \\quad & " + printer._print(self.upper_objective_user)]
+        lines += [head(i == 0) + printer._print(c.source) + tag(c) for i, c in enumerate(self.upper_constraints)]
+        argop = r"\operatorname*{arg\,min}" if self.lower_sense == "min" else r"\operatorname*{arg\,max}"
+        lines.append(head(not self.upper_constraints) + joined(printer, self.follower) + r" \in " + argop + "_{"
+                     + joined(printer, self.follower) + r"} \; " + printer._print(self.lower_objective_user))
+        for i, c in enumerate(self.lower_constraints):
+            lead = r"& \qquad \text{s.t.} \; " if i == 0 else r"& \qquad \phantom{\text{s.t.}} \; "
+            lines.append(lead + printer._print(c.source) + tag(c))
+        if self.parameter_symbols:
+            vals = ", ".join(printer._print(s) + " = " + number(v) for s, v in self.parameter_values.items())
+            lines.append(r"& \text{with } " + vals)
+        return aligned(lines)

@@ -42,7 +42,7 @@ import numpy as np
 
 from ..errors import MethodError
 from ..lower import LoweredProblem
-from .kkt import Bilevel2MPCC, KKTSolution
+from .bilevel2mpcc import Bilevel2MPCC, KKTSolution
 from .program import ASSUMED_RADIUS, SingleLevelProgram, bound_program
 from .reduction import Reduction
 

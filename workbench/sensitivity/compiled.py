@@ -28,15 +28,19 @@ import numpy as np
 
 from ..lower import LoweredProblem
 from .degenerate import DENSE_LIMIT
-from .kkt import _Evaluator, kkt_function, upper_gradient_function
-from .threads import BUILD_LOCK, per_thread
+from .kkt_matrix import _Evaluator, kkt_function, upper_gradient_function
+from .threads import per_thread
 
 SOSC_TOL = 1e-9
 DENSE_JACOBIAN_MAX = 200_000  # entries of the dense constraint Jacobian handed out for the LICQ test
 
 
 class CompiledKKT:
-    """Per-problem compiled pieces (built on first use, dropped with the lowered problem)."""
+    """Per-problem compiled pieces (built on first use, dropped with the lowered problem).
+
+    The CasADi Functions are shared by every thread (a call checks out its own work memory);
+    only their buffer-based evaluators are kept one per thread.
+    """
 
     def __init__(self, lp: LoweredProblem):
         self.lp = lp
@@ -63,7 +67,7 @@ class CompiledKKT:
         # Without constraints K = H, which the Cholesky test proves positive definite: CasADi's
         # sparse LDL (no pivoting needed) is then ~3x faster than QR; saddle-point systems use QR.
         self.linear_solver = "ldl" if ng + nh == 0 else "qr"
-        self._functions: dict[bytes, _Evaluator] = {}
+        self._functions: dict[bytes, ca.Function] = {}
 
     def function(self, columns: np.ndarray) -> _Evaluator:
         """Evaluator of (x, y, p, lam, mu, a) -> (hypergradient over all z, relative residual,
@@ -73,10 +77,12 @@ class CompiledKKT:
         right-hand side and the columns are solved together: one factorisation for all of them.
         """
         key = np.asarray(columns, dtype=np.int64).tobytes()
-        if key not in self._functions:
-            with BUILD_LOCK:
-                self._functions[key] = _Evaluator(self._build([int(c) for c in columns]))
-        return self._functions[key]
+
+        def make() -> _Evaluator:  # runs under BUILD_LOCK (per_thread)
+            if key not in self._functions:
+                self._functions[key] = self._build([int(c) for c in columns])
+            return _Evaluator(self._functions[key])
+        return per_thread(self, ("compiled_evaluator", key), make)
 
     def _build(self, columns: list[int]) -> ca.Function:
         K, R, Fz, Fy, H = self.assemble(*self._inputs)
@@ -103,8 +109,8 @@ class CompiledKKT:
 
 
 def compiled_kkt(lp: LoweredProblem) -> CompiledKKT:
-    """One :class:`CompiledKKT` per lowered problem and thread (its evaluators own buffers)."""
-    return per_thread(lp, "compiled_kkt", lambda: CompiledKKT(lp))
+    """One :class:`CompiledKKT` per lowered problem, in its cache (evaluators: one per thread)."""
+    return lp.cached("compiled_kkt", lambda: CompiledKKT(lp))
 
 
 @dataclass

@@ -10,7 +10,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from ..errors import MethodError
-from .kkt import KKTPieces
+from .kkt_matrix import KKTPieces
 
 DENSE_LIMIT = 400  # above this the dense checks are skipped and recorded as not done
 MIN_NORM_LIMIT = 4000

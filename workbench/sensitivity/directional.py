@@ -36,7 +36,7 @@ from scipy.optimize import linprog
 from ..errors import MethodError, NotDifferentiable
 from .compiled import SOSC_TOL
 from .degenerate import licq_holds, reduced_hessian_min_eig
-from .kkt import KKTPieces, upper_gradient_evaluator
+from .kkt_matrix import KKTPieces, upper_gradient_evaluator
 from .lcp import solve_lcp
 
 

@@ -14,7 +14,7 @@ import casadi as ca
 import numpy as np
 
 from ..errors import MethodError
-from .kkt import kkt_function
+from .kkt_matrix import kkt_function
 from ..solve import FollowerSolver
 from .threads import BUILD_LOCK
 
@@ -102,13 +102,6 @@ def to_casadi(s: Any) -> ca.Function:
     dy, dlam, valid = map_function(s)(x, p, y, lam)
     return ca.Function("follower_sensitivity", [x, p], [y, lam, dy, dlam, valid],
                        ["x", "p"], ["y", "lam", "dy_dz", "dlam_dz", "valid"])
-
-
-def export_function(problem: Any, leader: Any, parameters: Any = None, wrt: Any = "leader",
-                    **options: Any) -> ca.Function:
-    """Shortcut: the sensitivity map at a leader point as a CasADi Function (see :func:`to_casadi`)."""
-    from .sensitivity import sensitivity
-    return to_casadi(sensitivity(problem, leader, parameters=parameters, wrt=wrt, **options))
 
 
 def codegen(s: Any, directory: str, name: str = "sensitivity_map") -> str:

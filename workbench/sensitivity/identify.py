@@ -34,7 +34,7 @@ import scipy.sparse.linalg as spla
 
 from ..errors import MethodError
 from ..lower import LoweredProblem
-from .kkt import KKTPieces
+from .kkt_matrix import KKTPieces
 from .lcp import solve_lcp
 
 CLEAR = 1e-3  # far above Ipopt's error in g and lam, far below the values of clearly (in)active rows

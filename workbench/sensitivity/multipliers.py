@@ -15,7 +15,7 @@ import casadi as ca
 import numpy as np
 
 from ..lower import LoweredProblem
-from .kkt import z_symbols
+from .kkt_matrix import z_symbols
 
 KEY = "sensitivity_upper_gradient_nu"
 

@@ -20,7 +20,7 @@ from ..lower import LoweredProblem, lower
 from ..values import MultiplierMap
 from ..solve import FollowerSolver
 from .identify import qp_active_set
-from .kkt import KKTPieces
+from .kkt_matrix import KKTPieces
 from .threads import per_thread, prepared
 
 def follower_solver(lp: LoweredProblem) -> FollowerSolver:

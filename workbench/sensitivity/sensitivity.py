@@ -1,5 +1,13 @@
 """``Sensitivity``: dy/dz, dlam/dz and the hypergradient at one leader point.
 
+The invariant is the follower's KKT system; differentiating it in z gives K X = R
+(``kkt_matrix.py``), and everything here is a function of one factorisation of K, in the
+shape of JAXopt's ``root_jvp`` / ``root_vjp``: ``jvp(d)`` = X d (one solve), ``vjp(w)`` =
+R^T K^{-1} w (one solve: K is symmetric), ``jacobian()`` = X, each with an injectable
+``solve(K, B) -> X`` (default: the SuperLU factors of K; :func:`minimum_norm` for singular K).
+``sensitivity()`` classifies the point and factorises once; ``status`` never changes after
+that (an inaccurate solve is recorded in ``checks`` and gives NaN, it does not flip the status).
+
 Two paths give the same numbers. At a regular point whose Hessian is positive
 definite, one compiled CasADi call (``compiled.py``) assembles, proves the
 conditions, factorises once and solves the hypergradient together with up to
@@ -13,25 +21,38 @@ NaN, never a silently chosen branch).
 from __future__ import annotations
 
 import time
-from typing import Any, Hashable
+from typing import Any, Callable, Hashable
 
+import casadi as ca
 import numpy as np
 import scipy.sparse.linalg as spla
+import sympy as sp
 
-from ..errors import MethodError, NotDifferentiable
+from ..errors import MethodError, NotDifferentiable, ValueInputError
+from ..printing import LatexPrintable, aligned, joined, text
+from ..reformulate.symbolic import (SensitivitySystem, SymbolicSensitivity, is_symbolic, kkt_system, require_sympy,
+                                    sensitivity_system, symbolic_sensitivity)
+from . import export
 from .columns import resolve_wrt
 from .compiled import SOSC_TOL, CompiledKKT, RegularSolution, compiled_args, compiled_kkt, regular_solve
 from .degenerate import full_row_rank, licq_holds, min_norm_solve, reduced_hessian_min_eig
 from .directional import DirectionalDerivative, DirectionalSolver
-from .kkt import KKTPieces, upper_gradient_evaluator
+from .kkt_matrix import KKTPieces, upper_gradient_evaluator
 from .response import FollowerResponse, follower_response, response_at
 
 
 RESIDUAL_TOL = 1e-8
 EAGER_COLUMNS = 32  # up to this many columns dy/dz is solved together with the hypergradient
+LATEX_MAX_SIZE = 12  # larger matrices print as their shape
+Solve = Callable[[Any, np.ndarray], np.ndarray]  # solve(K, B) -> X with K X = B
 
 
-class Sensitivity:
+def minimum_norm(K: Any, B: np.ndarray) -> np.ndarray:
+    """The minimum-norm least-squares solution of K X = B (dense; for a singular K)."""
+    return min_norm_solve(K, B)[0]
+
+
+class Sensitivity(LatexPrintable):
     """Derivatives of the follower's reply; see module docstring. Build with :func:`sensitivity`."""
 
     def __init__(self, response: FollowerResponse, columns: np.ndarray, names: list[Hashable],
@@ -114,6 +135,13 @@ class Sensitivity:
             except RuntimeError:
                 self.status = "singular"
                 self.checks["kkt_matrix"] = "exactly singular"
+        if self.status == "regular":  # classify once: a numerically singular K is known now, not at a read
+            b = self.K @ np.ones(self.K.shape[0])
+            res = self._residual(self._lu.solve(b), b)
+            self.checks["factor_residual"] = res
+            if not res <= RESIDUAL_TOL:
+                self.status = "singular"
+                self.checks["kkt_matrix"] = f"numerically singular (relative residual {res:.1e})"
         self.timings["factor"] = time.perf_counter() - t0
 
     # -- the SciPy view of the system (built on demand after the compiled path) -----------
@@ -194,8 +222,7 @@ class Sensitivity:
         if self.status == "regular" and self.compiled is not None:
             sol = regular_solve(self.compiled, self._args, self.columns)
             if sol is None or not self._solution_ok(sol):  # cannot happen after the same check passed
-                self.status = "singular"
-                self.checks["kkt_matrix"] = "the compiled solve failed on re-evaluation"
+                self.checks["inaccurate_solve"] = "the compiled solve failed on re-evaluation"
                 self._dy = np.full((n, ncol), np.nan)
                 self._dlam = np.full((self.n_constraints, ncol), np.nan)
             else:
@@ -215,14 +242,17 @@ class Sensitivity:
             self._dlam = np.full((self.n_constraints, ncol), np.nan)
         self.timings["solve_forward"] = time.perf_counter() - t0
 
+    def _residual(self, X: np.ndarray, B: np.ndarray) -> float:
+        """max |K X - B| / max(1, max |B|) (inf when not finite)."""
+        res = float(np.max(np.abs(self.K @ X - B), initial=0.0)) / max(1.0, float(np.max(np.abs(B), initial=0.0)))
+        return res if np.isfinite(res) else np.inf
+
     def _accurate(self, X: np.ndarray, B: np.ndarray) -> bool:
-        """Residual check of a solve with the LU factors; a near-singular KKT matrix flips the status."""
-        res = float(np.max(np.abs(self.K @ X - B), initial=0.0))
-        scale = max(1.0, float(np.max(np.abs(B), initial=0.0)))
-        self.checks["solve_residual"] = res / scale
-        if not np.isfinite(res) or res > RESIDUAL_TOL * scale:
-            self.status = "singular"
-            self.checks["kkt_matrix"] = f"numerically singular (relative residual {res / scale:.1e})"
+        """Residual check of a solve: recorded in ``checks`` (the status is final and stays)."""
+        res = self._residual(X, B)
+        self.checks["solve_residual"] = res
+        if res > RESIDUAL_TOL:
+            self.checks["inaccurate_solve"] = f"relative residual {res:.1e} > {RESIDUAL_TOL:g}: the result is NaN"
             return False
         return True
 
@@ -361,6 +391,56 @@ class Sensitivity:
             self._dsolver = DirectionalSolver(self.response, self.kkt)
         return self._dsolver(d, self.columns)
 
+    # -- pure functions of the one factorisation (JAXopt's root_jvp / root_vjp shape) -------
+    def _factor_solve(self, K: Any, B: np.ndarray) -> np.ndarray:
+        """The default ``solve``: SuperLU factors of K, computed once (K is symmetric)."""
+        return self.lu.solve(np.asarray(B, float))
+
+    def _linear(self, solve: Solve | None) -> Solve:
+        if self.status != "regular":
+            raise MethodError(f"jvp/vjp/jacobian solve the KKT system at a regular point; status is {self.status!r} "
+                              "(use s.directional(d) or s.one_sided at degenerate points)")
+        return solve or self._factor_solve
+
+    def _solved(self, X: np.ndarray, B: np.ndarray) -> np.ndarray:
+        return X if self._accurate(X, B) else np.full_like(X, np.nan)
+
+    def jvp(self, d: Any, solve: Solve | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(dy, dlam) along a direction d of the wrt variables: X d from one solve K X = R d.
+
+        Rows of dlam are ``multiplier_names``; inactive inequalities read 0.
+        """
+        d = np.asarray(d, float).reshape(-1)
+        if d.size != self.columns.size:
+            raise ValueInputError(f"jvp needs a direction with {self.columns.size} entries (wrt={self.wrt_names}), "
+                                  f"got {d.size}")
+        b = self.R @ d
+        X = self._solved(np.asarray(self._linear(solve)(self.K, b), float).reshape(-1), b)
+        n = self.lp.n_y
+        return X[:n], self._expand(-X[n:], self.rows)
+
+    def vjp(self, w: Any, w_lam: Any = None, solve: Solve | None = None) -> np.ndarray:
+        """w^T dy/dz (+ w_lam^T dlam/dz): one solve K u = [w; -w_lam_A] (K symmetric), then R^T u."""
+        n = self.lp.n_y
+        w = np.asarray(w, float).reshape(-1)
+        if w.size != n:
+            raise ValueInputError(f"vjp needs a cotangent on y with {n} entries, got {w.size}")
+        wl = np.zeros(self.n_constraints) if w_lam is None else np.asarray(w_lam, float).reshape(-1)
+        if wl.size != self.n_constraints:
+            raise ValueInputError(f"vjp's w_lam needs {self.n_constraints} entries ({self.multiplier_names}), "
+                                  f"got {wl.size}")
+        ng = self.kkt_ng
+        b = np.concatenate([w, -wl[:ng][self.rows], -wl[ng:]])
+        u = self._solved(np.asarray(self._linear(solve)(self.K, b), float).reshape(-1), b)
+        return np.asarray(self.R.T @ u).reshape(-1)
+
+    def jacobian(self, solve: Solve | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(dy/dz, dlam/dz) for every wrt column from one solve K X = R."""
+        B = self.R.toarray()
+        X = self._solved(np.asarray(self._linear(solve)(self.K, B), float).reshape(B.shape), B)
+        n = self.lp.n_y
+        return X[:n], self._expand(-X[n:], self.rows)
+
     # -- adjoint mode ---------------------------------------------------------------
     def upper_gradients(self) -> tuple[np.ndarray, np.ndarray]:
         r = self.response
@@ -383,9 +463,7 @@ class Sensitivity:
             if self.lp.multiplier_dependent:  # F uses multipliers: the dlam/dz term too (multipliers.py)
                 self._hyper = self._multiplier_chain(Fz, Fy, self.dy_dx, self.dlam_dx)
             elif self.status == "regular":
-                b = np.concatenate([Fy, np.zeros(self.K.shape[0] - Fy.size)])
-                w = self.lu.solve(b, trans="T")
-                self._hyper = Fz + self.R.T @ w if self._accurate(w, b) else np.full(Fz.shape, np.nan)
+                self._hyper = Fz + self.vjp(Fy)
             else:
                 self._hyper = Fz + self.dy_dx.T @ Fy
             self.timings["solve_adjoint"] = time.perf_counter() - t0
@@ -418,34 +496,68 @@ class Sensitivity:
         from .checks import finite_difference_check
         return finite_difference_check(self, h, tol)
 
-    def symbolic(self) -> Any:
-        """SymPy dy/dz, dlam/dz on the current active set, with the region where it holds."""
-        from .symbolic import symbolic_sensitivity
-        return symbolic_sensitivity(self)
+    @property
+    def active_names(self) -> list[Hashable]:
+        """Names of the strongly active follower inequalities (the rows of the system)."""
+        return [n for n, a in zip(self.lp.g_names, self.rows) if a]
 
-    def system(self) -> Any:
-        """The KKT sensitivity system of the current active set (SymPy, renders as LaTeX)."""
-        from .symbolic import kkt_system
-        return kkt_system(self)
+    def symbolic(self) -> SymbolicSensitivity:
+        """SymPy dy/dz, dlam/dz on the current active set, with the region where it holds.
+
+        Its symbols are those of ``wb.display.kkt_system(problem)``: the expressions combine.
+        """
+        if self.status in ("sosc_fails", "licq_fails", "singular"):
+            raise MethodError(f"no symbolic dy/dx on this active set: status is {self.status!r}, so the KKT matrix "
+                              "is singular and the implicit-function theorem does not apply (see s.checks)")
+        p, r = require_sympy(self.problem), self.response
+        near = dict(zip(list(p.leader) + list(p.parameter_symbols), np.concatenate([r.x, r.p])))
+        near.update(zip(p.follower, r.y))
+        near.update(zip(kkt_system(p).multipliers, np.concatenate([r.lam, r.mu])))
+        return symbolic_sensitivity(p, self.active_names, self.wrt_names, near)
+
+    def system(self) -> SensitivitySystem:
+        """The KKT sensitivity system of the current active set (SymPy, renders as LaTeX);
+        at this point its matrix is :attr:`K`."""
+        return sensitivity_system(require_sympy(self.problem), active=self.active_names, wrt=self.wrt_names)
 
     def map_function(self, name: str = "sensitivity_map") -> Any:
         """CasADi Function (x, p, y, lam) -> (dy_dz, dlam_dz) for the current active set."""
-        from .export import map_function
-        return map_function(self, name)
+        return export.map_function(self, name)
 
     def to_casadi(self) -> Any:
         """CasADi Function (x, p) -> (y, lam, dy_dz, dlam_dz) including the follower solve."""
-        from .export import to_casadi
-        return to_casadi(self)
+        return export.to_casadi(self)
 
     def codegen(self, directory: str, name: str = "sensitivity_map") -> str:
         """Write the sensitivity map as C code (CasADi codegen); returns the .c path."""
-        from .export import codegen
-        return codegen(self, directory, name)
+        return export.codegen(self, directory, name)
 
-    def _repr_latex_(self) -> str:
-        from .display import sensitivity_latex
-        return sensitivity_latex(self)
+    def _latex(self, printer: Any) -> str:
+        """The block system of the active set (SymPy declarations), then the numbers and the status."""
+        def show(a: np.ndarray, name: str) -> str:
+            if max(a.shape, default=0) > LATEX_MAX_SIZE:
+                return name + rf" &\in \mathbb{{R}}^{{{a.shape[0]} \times {a.shape[1]}}}"
+            m = sp.Matrix(a.shape[0], a.shape[1], lambda i, j: sp.Float(a[i, j], 6) if np.isfinite(a[i, j])
+                          else sp.Symbol(r"\text{undefined}"))
+            return name + " &= " + printer._print(m)
+        lines = []
+        if is_symbolic(self.problem) and self.lp.n_y <= LATEX_MAX_SIZE:
+            lines.append(printer._print(self.system()))
+        wrt = joined(printer, self.wrt_names)
+        try:
+            dy, dlam, kink = np.asarray(self.dy_dx, float), np.asarray(self.dlam_dx, float), ""
+        except NotDifferentiable as why:  # a kink: no two-sided derivative, say so and give the sides
+            dy = np.full((self.lp.n_y, self.columns.size), np.nan)
+            dlam = np.full((self.n_constraints, self.columns.size), np.nan)
+            kink = f"; kink at {why.constraints}"
+        lines.append(show(dy, r"\frac{\partial y^*}{\partial (" + wrt + ")}") + r" \quad "
+                     + text(f"(status: {self.status}{kink})"))
+        if self.n_constraints:
+            lines.append(show(dlam, r"\frac{\partial \lambda^*}{\partial (" + wrt + ")}"))
+        if kink and self.one_sided is not None:
+            lines.append(show(self.one_sided["+"], r"\partial_+ y^*"))
+            lines.append(show(self.one_sided["-"], r"\partial_- y^*"))
+        return aligned(lines)
 
     def __repr__(self) -> str:
         head = f"Sensitivity(status={self.status!r}, wrt={self.wrt_names}, active_set={self.response.active_set},\n"
@@ -481,3 +593,9 @@ def sensitivity(problem: Any, leader: Any, parameters: Any = None, wrt: Any = "l
     s = Sensitivity(fr, cols, names, compiled=compiled)
     s.timings["follower_solve"] = t_solve
     return s
+
+
+def export_function(problem: Any, leader: Any, parameters: Any = None, wrt: Any = "leader",
+                    **options: Any) -> ca.Function:
+    """Shortcut: the sensitivity map at a leader point as a CasADi Function (see :meth:`Sensitivity.to_casadi`)."""
+    return sensitivity(problem, leader, parameters=parameters, wrt=wrt, **options).to_casadi()

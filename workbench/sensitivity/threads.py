@@ -43,7 +43,6 @@ def per_thread(owner: Any, key: Hashable, factory: Callable[[], Any]) -> Any:
 __all__ = ["BUILD_LOCK", "per_thread"]
 
 
-_PREPARED: set[int] = set()  # ids of prepared lowered problems (removed when they are collected)
 _NAMES = ("upper_objective", "upper_ineq", "upper_eq", "lower_objective", "lower_ineq", "lower_eq")
 
 
@@ -54,19 +53,20 @@ def prepared(problem: Any) -> Any:
     work memory) and build their own solvers/evaluators through :func:`per_thread`.
     """
     from ..lower import lower
+    from .kkt_matrix import kkt_function, upper_gradient_function
+
+    def build() -> bool:
+        for name in _NAMES:
+            lp.function(name)
+        kkt_function(lp)
+        if lp.multiplier_dependent:  # F uses multipliers: its gradients take (x, y, p, lam, mu)
+            from .multipliers import upper_gradients_nu
+            upper_gradients_nu(lp, lp.x_start, lp.y_start, lp.p_default, np.zeros(int(lp.g.numel())),
+                               np.zeros(int(lp.h.numel())))
+        else:
+            upper_gradient_function(lp)
+        return True
     with BUILD_LOCK:
         lp = lower(problem)
-        if id(lp) not in _PREPARED:
-            from .kkt import kkt_function, upper_gradient_function
-            for name in _NAMES:
-                lp.function(name)
-            kkt_function(lp)
-            if lp.multiplier_dependent:  # F uses multipliers: its gradients take (x, y, p, lam, mu)
-                from .multipliers import upper_gradients_nu
-                upper_gradients_nu(lp, lp.x_start, lp.y_start, lp.p_default, np.zeros(int(lp.g.numel())),
-                                   np.zeros(int(lp.h.numel())))
-            else:
-                upper_gradient_function(lp)
-            _PREPARED.add(id(lp))
-            weakref.finalize(lp, _PREPARED.discard, id(lp))
+    lp.cached("sensitivity_prepared", build)
     return lp

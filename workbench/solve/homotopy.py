@@ -2,7 +2,7 @@
 
 Any NLP whose last parameter is eps and which equals the problem of interest at
 eps = 0 can be run (the :class:`Relaxed` protocol): the relaxed MPCC of the KKT
-route (``reformulate/relax.py``) and the strong-duality NLP (``reformulate/lp_dual.py``).
+route (``reformulate/mpcc_relax.py``) and the strong-duality NLP (``reformulate/lp_dual.py``).
 One ``nlpsol`` (eps in ``p``) is reused for every step; steps after the first
 use Ipopt's warm start with the previous primal and dual values. A final
 "polish" step asks the NLP's ``polish(w, p)`` hook for bounds that fix the
@@ -18,11 +18,10 @@ from typing import Any, Callable, Protocol
 import casadi as ca
 import numpy as np
 
-from ..reformulate import RelaxedNLP, Relaxation
+from ..reformulate import SCHEMES, RelaxedNLP
 from .ipopt import WARM_OPTIONS, IpoptResult, IpoptSolver
 
-DEFAULT_SCHEDULE = tuple(10.0 ** -k for k in range(0, 10))
-PENALTY_SCHEDULE = tuple(10.0 ** -k for k in range(0, 7))
+DEFAULT_SCHEDULE = tuple(10.0 ** -k for k in range(0, 10))  # for relaxed NLPs outside the scheme table
 
 Bounds = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # lbx, ubx, lbg, ubg
 
@@ -95,8 +94,8 @@ class Homotopy:
         self.relaxed = relaxed
         self.stop_on_failure = stop_on_failure
         if schedule is None:
-            penalty = isinstance(relaxed, RelaxedNLP) and relaxed.scheme is Relaxation.PENALTY
-            schedule = PENALTY_SCHEDULE if penalty else DEFAULT_SCHEDULE
+            schedule = (SCHEMES[relaxed.scheme].default_schedule if isinstance(relaxed, RelaxedNLP)
+                        else DEFAULT_SCHEDULE)
         self.schedule = tuple(schedule)
         self.cold = IpoptSolver(relaxed, ipopt_options, name="relaxed_cold")
         warm = dict(ipopt_options or {})

@@ -19,6 +19,7 @@ import numpy as np
 import scipy.sparse as sps
 
 from ..lower import LoweredProblem
+from ..reformulate.bilevel2mpcc import lagrangian
 from .threads import per_thread
 
 KEY = "sensitivity_kkt"
@@ -36,7 +37,7 @@ def kkt_function(lp: LoweredProblem) -> ca.Function:
         lam = ca.SX.sym("lam", lp.g.numel()) if isinstance(lp.y, ca.SX) else ca.MX.sym("lam", lp.g.numel())
         mu = ca.SX.sym("mu", lp.h.numel()) if isinstance(lp.y, ca.SX) else ca.MX.sym("mu", lp.h.numel())
         z = z_symbols(lp)
-        L = lp.f - ca.dot(lam, lp.g) - ca.dot(mu, lp.h)
+        L = lagrangian(lp, lam, mu)
         grad = ca.gradient(L, lp.y)
         H = ca.jacobian(grad, lp.y)
         outs = [grad, H, ca.jacobian(grad, z), lp.g, ca.jacobian(lp.g, lp.y), ca.jacobian(lp.g, z),

@@ -6,6 +6,14 @@ The relaxed NLP carries the hooks the homotopy (``solve/homotopy.py``) asks of
 any relaxed problem: ``polish(w, p)`` fixes the active set found (s_i = 0 or
 lam_i = 0, whichever is smaller) as simple bounds, ``residual`` is the
 complementarity residual, ``stationarity`` the follower's max |grad_y L|.
+What a scheme is lives in one row of :data:`SCHEMES`: its title, its CasADi term,
+the same term in LaTeX and its default eps schedule (a new scheme is one new row
+and one enum member). Per pair (s, lam), with s, lam >= 0 kept as simple bounds:
+
+    scholtes            s lam <= eps
+    fischer_burmeister  s + lam - sqrt(s^2 + lam^2 + 2 eps^2) = 0
+    kanzow_schwartz     phi(s - eps, lam - eps) <= 0,  phi(a, b) = a b if a + b >= 0 else -(a^2 + b^2)/2
+    penalty             no row: F + (1/eps) sum_i s_i lam_i  (the l1 norm of the products)
 """
 from __future__ import annotations
 
@@ -18,14 +26,16 @@ import casadi as ca
 import numpy as np
 
 from ..errors import MethodError
-from ..printing import latex_repr
-from .kkt import MPCC
+from ..printing import LatexPrintable, aligned
+from .bilevel2mpcc import MPCC
 from .nlp import NLP
 from .reduction import Reduction
 
+_PHI = r"\phi(a, b) = \begin{cases} a b & a + b \geq 0 \\ -\tfrac12 (a^2 + b^2) & a + b < 0 \end{cases}"
 
-class Relaxation(str, Enum):
-    """Complementarity relaxations (formulas per pair (s, lam), eps > 0)."""
+
+class Relaxation(LatexPrintable, str, Enum):
+    """Complementarity relaxations (formulas per pair (s, lam), eps > 0; see :data:`SCHEMES`)."""
 
     SCHOLTES = "scholtes"
     """Scholtes (2001): s * lam <= eps."""
@@ -47,8 +57,64 @@ class Relaxation(str, Enum):
                 f"unknown relaxation {name!r}; choose one of {[r.value for r in cls]}"
             ) from None
 
+    @property
+    def scheme(self) -> "Scheme":
+        return SCHEMES[self]
 
-Relaxation._repr_latex_ = latex_repr  # Enum bodies cannot define _sunder_ names
+    def _latex(self, printer: Any) -> str:
+        """The scheme on a generic pair (s_i, lam_i), with its title."""
+        sc, s, lam, eps = self.scheme, r"s_i", r"\lambda_i", r"\varepsilon"
+        signs = f"{s} \\geq 0, \\; {lam} \\geq 0"
+        if sc.penalty:
+            body = [f"& \\min \\; F + \\tfrac{{1}}{{{eps}}} \\textstyle\\sum_i {sc.latex_term(s, lam, eps)}, "
+                    f"\\quad {signs}"]
+        else:
+            body = [f"& {signs}, \\; {sc.latex_term(s, lam, eps)}"]
+        body += ["& " + note for note in sc.latex_notes]
+        return aligned([r"& \text{" + sc.title + r"}, \; " + eps + r" \downarrow 0:"] + body)
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """One relaxation: its words, its CasADi term, the same term in LaTeX, its eps schedule.
+
+    ``casadi_term(s, lam, eps)`` gives ``(rows, lb, ub)``: the relaxed rows lb <= rows <= ub of
+    all pairs at once, or, for a ``penalty`` scheme, the per-pair terms whose sum / eps is added
+    to the leader's objective (lb, ub unused). ``latex_term(s, lam, eps)`` is the same condition
+    (or penalty term) of one pair, given LaTeX strings.
+    """
+
+    title: str
+    casadi_term: Callable[[Any, Any, Any], tuple[Any, float, float]]
+    latex_term: Callable[[str, str, str], str]
+    default_schedule: tuple[float, ...]
+    penalty: bool = False
+    latex_notes: tuple[str, ...] = ()
+
+
+def _kanzow_schwartz(s: Any, lam: Any, eps: Any) -> tuple[Any, float, float]:
+    a, b = s - eps, lam - eps
+    return ca.if_else(a + b >= 0, a * b, -0.5 * (a ** 2 + b ** 2)), -np.inf, 0.0
+
+
+_TEN = tuple(10.0 ** -k for k in range(0, 10))  # eps = 1, 0.1, ..., 1e-9
+
+SCHEMES: dict[Relaxation, Scheme] = {
+    Relaxation.SCHOLTES: Scheme(
+        "Scholtes relaxation", lambda s, lam, eps: (s * lam - eps, -np.inf, 0.0),
+        lambda s, lam, eps: f"{s}\\, {lam} \\leq {eps}", _TEN),
+    Relaxation.FISCHER_BURMEISTER: Scheme(
+        "smoothed Fischer--Burmeister",
+        lambda s, lam, eps: (s + lam - ca.sqrt(s ** 2 + lam ** 2 + 2 * eps ** 2), 0.0, 0.0),
+        lambda s, lam, eps: f"{s} + {lam} - \\sqrt{{{s}^2 + {lam}^2 + 2 {eps}^2}} = 0", _TEN),
+    Relaxation.KANZOW_SCHWARTZ: Scheme(
+        "Kanzow--Schwartz relaxation", _kanzow_schwartz,
+        lambda s, lam, eps: f"\\phi\\left({s} - {eps}, \\; {lam} - {eps}\\right) \\leq 0", _TEN,
+        latex_notes=(_PHI,)),
+    Relaxation.PENALTY: Scheme(
+        "exact complementarity penalty", lambda s, lam, eps: (s * lam, None, None),
+        lambda s, lam, eps: f"{s}\\, {lam}", _TEN[:7], penalty=True),
+}
 
 
 @dataclass
@@ -89,18 +155,6 @@ class RelaxedNLP(NLP):
         return float(self._stationarity(w, p))
 
 
-def _comp_terms(scheme: Relaxation, s: Any, lam: Any, eps: Any) -> tuple[Any, float, float]:
-    """Relaxed complementarity constraints and their (lb, ub)."""
-    if scheme is Relaxation.SCHOLTES:
-        return s * lam, -np.inf, 0.0  # minus eps added by the caller
-    if scheme is Relaxation.FISCHER_BURMEISTER:
-        return s + lam - ca.sqrt(s ** 2 + lam ** 2 + 2 * eps ** 2), 0.0, 0.0
-    if scheme is Relaxation.KANZOW_SCHWARTZ:
-        a, b = s - eps, lam - eps
-        return ca.if_else(a + b >= 0, a * b, -0.5 * (a ** 2 + b ** 2)), -np.inf, 0.0
-    raise AssertionError(scheme)
-
-
 class MPCCRelax(Reduction):
     """Relax an MPCC with one of the :class:`Relaxation` schemes."""
 
@@ -116,12 +170,11 @@ class MPCCRelax(Reduction):
         parts = [mpcc.g_eq, mpcc.g_ineq]
         lbg = [np.zeros(n_eq), np.zeros(n_in)]
         ubg = [np.zeros(n_eq), np.full(n_in, np.inf)]
-        if mpcc.n_comp and self.scheme is Relaxation.PENALTY:
-            objective = objective + ca.sum1(s * lam) / eps
+        scheme = SCHEMES[self.scheme]
+        if mpcc.n_comp and scheme.penalty:
+            objective = objective + ca.sum1(scheme.casadi_term(s, lam, eps)[0]) / eps
         elif mpcc.n_comp:
-            expr, lb, ub = _comp_terms(self.scheme, s, lam, eps)
-            if self.scheme is Relaxation.SCHOLTES:
-                expr = expr - eps
+            expr, lb, ub = scheme.casadi_term(s, lam, eps)
             parts.append(expr)
             lbg.append(np.full(mpcc.n_comp, lb))
             ubg.append(np.full(mpcc.n_comp, ub))
