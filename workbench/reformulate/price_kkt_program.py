@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import MethodError
 from ..lower import LoweredProblem
 from .global_kkt import follower_cq
-from .kkt import Bilevel2MPCC, KKTSolution
+from .bilevel2mpcc import Bilevel2MPCC, KKTSolution
 from .program import ASSUMED_RADIUS, SingleLevelProgram, bound_program
 from .reduction import Reduction
 
