@@ -9,7 +9,7 @@ import sympy as sp
 
 import workbench as wb
 from workbench.errors import MethodError, ValueInputError
-from workbench.solve.leader_descent import SmoothFollower
+from workbench.solve.smooth_follower import SmoothFollower
 
 x, x1, x2 = sp.symbols("x x1 x2", real=True)
 y, y1, y2 = sp.symbols("y y1 y2", real=True)
@@ -275,7 +275,7 @@ def test_banded_cholesky_matches_a_dense_solve_and_rejects_indefinite():
     # A shuffled tridiagonal matrix (RCM recovers the band); the solve must equal NumPy's, and an
     # indefinite matrix (diagonal 1, off-diagonal −1: eigenvalue 1 − 2cos(π/(n+1)) < 0) is refused.
     import scipy.sparse as sps
-    from workbench.solve.leader_descent import factor_pd
+    from workbench.solve.smooth_follower import factor_pd
     n = 200
     T = sps.diags([np.full(n - 1, -1.0), np.full(n, 4.0), np.full(n - 1, -1.0)], [-1, 0, 1]).tocsr()
     perm = np.random.default_rng(0).permutation(n)
@@ -359,7 +359,7 @@ def test_family_numeric_derivatives_match_casadi(family, penalty, classes):
         if not lower:
             continue
         if family == "qp":   # the stated Hessian of the quadratic path: Q + diag(E x)
-            from workbench.solve.leader_descent import _stated_hessian
+            from workbench.solve.smooth_follower import _stated_hessian
             np.testing.assert_allclose(_stated_hessian(p)(x).toarray(), H, rtol=1e-12, atol=1e-13)
 
 

@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks" / "scale"))
 
 import workbench as wb  # noqa: E402
-from workbench.solve.leader_descent import SmoothFollower  # noqa: E402
+from workbench.solve.smooth_follower import SmoothFollower  # noqa: E402
 
 SEED = 0
 VERDICTS: list[str] = []   # target checks, computed from the measured rows (written under "Targets")
