@@ -124,6 +124,42 @@ def test_bad_options_raise_typed_errors():
         q.solve(method="hypergradient", optimizer="L-BFGS-B")
 
 
+def double_well() -> wb.BilevelProblem:
+    # Follower y* = x (min ½(y − x)²), leader F = (u² − 1)² + 0.3u with u = y/5, x in [−10, 10]:
+    # Φ'(x) = (4u³ − 4u + 0.3)/5 has three real roots u (numpy.roots below): a local minimum near
+    # x = +4.80, the global one near −5.18 (0.3u makes the left well lower), a maximum near 0.38.
+    u = y / 5
+    return wb.BilevelProblem([x], [y], upper_objective=(u ** 2 - 1) ** 2 + 0.3 * u,
+                             lower_objective=(y - x) ** 2 / 2, upper_constraints=[x >= -10, x <= 10], start={x: 6.0})
+
+
+def test_n_starts_reaches_the_lower_of_two_stationary_points():
+    u = np.sort(np.roots([4.0, 0.0, -4.0, 0.3]).real)          # Φ' = 0: u = −1.0356, 0.0752, 0.9601
+    roots, phi = 5 * u, (u ** 2 - 1) ** 2 + 0.3 * u
+    p = double_well()
+    one = p.solve(method="hypergradient", progress=False)      # from 6 descent stays in the right well
+    assert one.status == "optimal" and one.leader[x] == pytest.approx(roots[2], abs=1e-5)
+    assert one.upper_value == pytest.approx(phi[2], abs=1e-9)
+    many = p.solve(method="hypergradient", progress=False, n_starts=5, seed=0)
+    assert len(many.info["starts"]) == 5 and {row["start"] for row in many.log} == set(range(5))
+    assert many.leader[x] == pytest.approx(roots[0], abs=1e-5)  # some seeded start of [−10, 10] falls left of 0.38
+    assert many.upper_value == pytest.approx(phi[0], abs=1e-9) and many.status == "optimal"
+    assert many.upper_value == min(s["F"] for s in many.info["starts"] if s["converged"])
+    with pytest.raises(ValueInputError, match="n_starts"):
+        p.solve(method="hypergradient", n_starts=0)
+    with pytest.raises(ValueInputError, match="seed"):
+        p.solve(method="hypergradient", seed=-1)
+
+
+def test_iteration_limit_is_not_optimal():
+    # One L-BFGS-B iteration from x = 6 cannot reach the stationary point 4.80 (previous test) to
+    # the relative tolerance 1e-6: the route reports the point, not certified, and says why.
+    r = double_well().solve(method="hypergradient", progress=False, max_iter=1)
+    assert r.status == "not_certified"
+    assert r.info["reduced_stationarity"] > r.info["stationarity_tolerance"]
+    assert "stopped" in r.message
+
+
 def _ridge_data(seed=0, n=40, nv=30, d=5):
     rng = np.random.default_rng(seed)
     X, Xv = rng.normal(size=(n, d)), rng.normal(size=(nv, d))
