@@ -168,7 +168,38 @@ def ridge_real_rows(kkt_limit: float) -> list[str]:
         else:
             k = {"F": None, "time": float("nan"), "status": "not run (see degree 3)"}
         rows.append(_row(f"diabetes, degree {deg} (real), e^x; KKT on the λ = e^x declaration", d, t_build, r, t_h, k))
+        if deg == 4:
+            NOTES.extend(degree4_diagnosis(p, r))
     return rows
+
+
+def degree4_diagnosis(p, r) -> list[str]:
+    """Why degree 4 does not converge: Φ along the run, and the curvature of Φ where it stopped —
+    the Hessian by central differences of the exact hypergradient (h = 1e-6, 2 n_x evaluations),
+    its eigenvalues on the coordinates off the box's faces."""
+    from workbench.solve.leader_descent import stationarity
+    eng = SmoothFollower(p, p.parameter_vector())
+    x = np.asarray(r.x, float)
+    n, h = x.size, 1e-6
+    H = np.empty((n, n))
+    for j in range(n):
+        e = np.zeros(n)
+        e[j] = h
+        H[:, j] = (eng.evaluate(x + e).grad - eng.evaluate(x - e).grad) / (2 * h)
+    free = np.abs(x) < 20 - 1e-3
+    w = np.linalg.eigvalsh(((H + H.T) / 2)[np.ix_(free, free)])
+    g = eng.evaluate(x).grad
+    its = [row for row in r.log if row["iteration"] in (0, 100, 250, 500, 750) or row is r.log[-1]]
+    out = ["### Why diabetes degree 4 (1000 penalties, 300 training and 142 validation rows) does not converge\n",
+           "Φ along the run (iteration: Φ, projected gradient): "
+           + "; ".join(f"{row['iteration']}: {row['F']:.5f}, {row['projected_gradient']:.1e}" for row in its) + ".\n",
+           f"Curvature where it stopped (Φ = {r.upper_value:.6f}, projected gradient "
+           f"{stationarity(x, g, -20 * np.ones(n), 20 * np.ones(n)):.1e}; Hessian by central differences of the exact "
+           f"hypergradient on the {int(free.sum())} coordinates off the box's faces): eigenvalues from {w[0]:.1e} to "
+           f"{w[-1]:.1e}; {int(np.sum(w < 0))} negative ({int(np.sum(w < -1e-8))} below −1e-8); "
+           f"{int(np.sum(np.abs(w) < 1e-4))} of magnitude below 1e-4.\n"]
+    print("\n".join(out), flush=True)
+    return out
 
 
 SPARSE_STARTS = 4   # the multistart rows: the KKT route's start (x = 1) and 3 seeded points of the box
