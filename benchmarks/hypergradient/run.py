@@ -538,7 +538,9 @@ EXPLAINED = [  # what the investigation of issue #15 found; its numbers were mea
     "penalties (e.g. coordinates 80–98 and 856–875 of the band): each group settles on \"unpenalised\" (λ_j = 0) or "
     "\"shrunk\" nearly independently of the others, so stationary points multiply with n and two algorithms from the "
     "same start need not meet. A short multistart (`n_starts`) reaches the KKT route's value or a lower one; it costs "
-    "n_starts times one start (the time ratio column). At n = 10⁴ the routes already meet from the common start "
+    "n_starts times one start (the time ratio column), so at n = 1000 neither configuration meets both targets: one "
+    "start meets the time and not the accuracy, four starts the accuracy and not the time (see Targets; the KKT route "
+    "has 3.7 s there). At n = 10⁴ the routes already meet from the common start "
     "(the difference is the stopping tolerance), and 4 starts find no lower point.\n",
     "**Diabetes, degree 4: Φ has no stationary point within reach of the descent.** 1000 penalties are chosen on 142 "
     "validation rows, and Φ keeps falling as penalties drift to the box's faces (x_j = ±20: feature unpenalised or "
