@@ -9,7 +9,7 @@ import sympy as sp
 
 import workbench as wb
 from workbench.errors import MethodError, ValueInputError
-from workbench.solve.leader_descent import SmoothFollower
+from workbench.solve.smooth_follower import SmoothFollower
 
 x, x1, x2 = sp.symbols("x x1 x2", real=True)
 y, y1, y2 = sp.symbols("y y1 y2", real=True)
@@ -122,6 +122,42 @@ def test_bad_options_raise_typed_errors():
                           lower_objective=(y1 - x1) ** 2 + (y2 - x2) ** 2, upper_constraints=[x1 + x2 <= 1])
     with pytest.raises(MethodError, match="L-BFGS-B"):
         q.solve(method="hypergradient", optimizer="L-BFGS-B")
+
+
+def double_well() -> wb.BilevelProblem:
+    # Follower y* = x (min ½(y − x)²), leader F = (u² − 1)² + 0.3u with u = y/5, x in [−10, 10]:
+    # Φ'(x) = (4u³ − 4u + 0.3)/5 has three real roots u (numpy.roots below): a local minimum near
+    # x = +4.80, the global one near −5.18 (0.3u makes the left well lower), a maximum near 0.38.
+    u = y / 5
+    return wb.BilevelProblem([x], [y], upper_objective=(u ** 2 - 1) ** 2 + 0.3 * u,
+                             lower_objective=(y - x) ** 2 / 2, upper_constraints=[x >= -10, x <= 10], start={x: 6.0})
+
+
+def test_n_starts_reaches_the_lower_of_two_stationary_points():
+    u = np.sort(np.roots([4.0, 0.0, -4.0, 0.3]).real)          # Φ' = 0: u = −1.0356, 0.0752, 0.9601
+    roots, phi = 5 * u, (u ** 2 - 1) ** 2 + 0.3 * u
+    p = double_well()
+    one = p.solve(method="hypergradient", progress=False)      # from 6 descent stays in the right well
+    assert one.status == "optimal" and one.leader[x] == pytest.approx(roots[2], abs=1e-5)
+    assert one.upper_value == pytest.approx(phi[2], abs=1e-9)
+    many = p.solve(method="hypergradient", progress=False, n_starts=5, seed=0)
+    assert len(many.info["starts"]) == 5 and {row["start"] for row in many.log} == set(range(5))
+    assert many.leader[x] == pytest.approx(roots[0], abs=1e-5)  # some seeded start of [−10, 10] falls left of 0.38
+    assert many.upper_value == pytest.approx(phi[0], abs=1e-9) and many.status == "optimal"
+    assert many.upper_value == min(s["F"] for s in many.info["starts"] if s["converged"])
+    with pytest.raises(ValueInputError, match="n_starts"):
+        p.solve(method="hypergradient", n_starts=0)
+    with pytest.raises(ValueInputError, match="seed"):
+        p.solve(method="hypergradient", seed=-1)
+
+
+def test_iteration_limit_is_not_optimal():
+    # One L-BFGS-B iteration from x = 6 cannot reach the stationary point 4.80 (previous test) to
+    # the relative tolerance 1e-6: the route reports the point, not certified, and says why.
+    r = double_well().solve(method="hypergradient", progress=False, max_iter=1)
+    assert r.status == "not_certified"
+    assert r.info["reduced_stationarity"] > r.info["stationarity_tolerance"]
+    assert "stopped" in r.message
 
 
 def _ridge_data(seed=0, n=40, nv=30, d=5):
@@ -275,7 +311,7 @@ def test_banded_cholesky_matches_a_dense_solve_and_rejects_indefinite():
     # A shuffled tridiagonal matrix (RCM recovers the band); the solve must equal NumPy's, and an
     # indefinite matrix (diagonal 1, off-diagonal −1: eigenvalue 1 − 2cos(π/(n+1)) < 0) is refused.
     import scipy.sparse as sps
-    from workbench.solve.leader_descent import factor_pd
+    from workbench.solve.smooth_follower import factor_pd
     n = 200
     T = sps.diags([np.full(n - 1, -1.0), np.full(n, 4.0), np.full(n - 1, -1.0)], [-1, 0, 1]).tocsr()
     perm = np.random.default_rng(0).permutation(n)
@@ -359,7 +395,7 @@ def test_family_numeric_derivatives_match_casadi(family, penalty, classes):
         if not lower:
             continue
         if family == "qp":   # the stated Hessian of the quadratic path: Q + diag(E x)
-            from workbench.solve.leader_descent import _stated_hessian
+            from workbench.solve.smooth_follower import _stated_hessian
             np.testing.assert_allclose(_stated_hessian(p)(x).toarray(), H, rtol=1e-12, atol=1e-13)
 
 

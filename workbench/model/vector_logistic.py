@@ -21,7 +21,7 @@ and certificate: one node per matrix product). The DM copies of the data are mad
 block (``_dm``): converting a dense 200 × 10⁴ array to a DM takes about a second.
 
 Each block also states its derivatives in NumPy (``numeric``, ``mixed``, ``hessian_vector``; the
-protocol of :class:`workbench.solve.leader_descent.SmoothFollower`), the same functions as the
+protocol of :class:`workbench.solve.smooth_follower.SmoothFollower`), the same functions as the
 CasADi expressions (``tests/test_hypergradient.py`` checks the two against each other). Why:
 CasADi's virtual machine evaluates a dense ``mtimes`` by a scalar loop over the nonzeros, while
 NumPy hands it to BLAS; the route evaluates these products hundreds of times (measured in

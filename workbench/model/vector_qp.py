@@ -134,7 +134,7 @@ class _FollowerQP:
             f += 0.5 * ca.dot(ca.mtimes(_dm(self.E), x), y * y)
         return f
 
-    # NumPy/SciPy derivatives (the protocol of workbench.solve.leader_descent.numeric_blocks;
+    # NumPy/SciPy derivatives (the protocol of workbench.solve.smooth_follower.numeric_blocks;
     # Q is symmetric: qp_from_arrays stores (Q + Qᵀ)/2)
     def numeric(self, x: Any, y: Any) -> tuple[float, np.ndarray, np.ndarray]:
         """(f, ∇_x f, ∇_y f): ∇_y f = Qy + (Ex) ⊙ y + c + Cx, ∇_x f = ½ Eᵀ(y ⊙ y) + Cᵀy."""

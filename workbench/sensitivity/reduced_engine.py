@@ -1,17 +1,98 @@
-"""Engine 2 of the hypergradient route: Phi(x) = F(x, y*(x)) and its gradient for any follower the
-pipeline can lower, through the sensitivity stage (a tight Ipopt re-solve warm-started at the
-previous y, then the KKT sensitivity system). It lives here, not in ``solve/``, because it uses
-the sensitivity stage; ``solve/leader_descent.py`` only sees its ``evaluate(x) -> Evaluation``.
+"""The hypergradient route's follower side: which engine gives Φ(x) = F(x, y*(x)) and ∇Φ, and
+the certificate of the final point.
+
+* :func:`follower_engine` — the matrix engine (:class:`workbench.solve.smooth_follower.SmoothFollower`,
+  unconstrained strictly convex vector followers, MX form only) or :class:`KKTFollower` (any
+  follower the pipeline lowers: a tight Ipopt re-solve warm-started at the previous y, then the
+  KKT sensitivity system of this stage; one-sided derivatives where the active set changes).
+* :func:`strictly_convex_everywhere` — whether y*(x) is unique and smooth on the whole leader box
+  (``method="auto"`` uses the route only then).
+* :func:`certify_final` — the one call into the certificate stage, with the engine's own proof
+  of convexity when it has one.
+
+They live here, not in ``solve/``, because they use the sensitivity and certificate stages;
+``solve/leader_descent.py`` only sees ``evaluate(x) -> Evaluation``.
 """
 from __future__ import annotations
 
 from typing import Any
 
+import casadi as ca
 import numpy as np
+import scipy.sparse as sps
 
-from ..solve.leader_descent import Evaluation
+from ..errors import MethodError
+from ..lower import LoweredProblem, lower, lower_matrix
+from ..solve import box_from_constraints
+from ..solve.smooth_follower import (Evaluation, LazyFollowerSolver, SmoothFollower, factor_pd,
+                                     matrix_follower_solver, smooth_follower_applies)
 from .response import follower_response, follower_solver
 from .sensitivity import sensitivity
+
+
+def follower_engine(problem: Any, p: np.ndarray, follower: str = "auto") -> tuple[Any, LoweredProblem, str]:
+    """(engine, lowered problem, "matrix" | "kkt") for ``follower`` = "auto" | "matrix" | "kkt".
+
+    The matrix engine never needs the SX model: its leader rows, box and certificate read the MX
+    form (``lower_matrix``); building the SX form of a dense data term is the expensive part.
+    """
+    applies = smooth_follower_applies(problem)
+    if follower == "matrix" and not applies:
+        raise MethodError("follower='matrix' needs a VectorBilevelProblem whose follower has no constraints; "
+                          "use follower='kkt'")
+    if applies and follower != "kkt":
+        return SmoothFollower(problem, p), lower_matrix(problem), "matrix"
+    return KKTFollower(problem, p), lower(problem), "kkt"
+
+
+def strictly_convex_everywhere(problem: Any) -> tuple[bool, str]:
+    """Whether the follower is proven strictly convex at every point of the leader's box, and why.
+
+    Proofs: the family's construction (``info["follower_convex_by_construction"]``), or a QP
+    ½ yᵀQy + ½ Σ (E x)_i y_i² + ... with Q ≻ 0 (Cholesky) and diag(E x) ⪰ 0 on the box (E >= 0, x >= 0).
+    """
+    info = getattr(problem, "info", None)
+    if isinstance(info, dict) and info.get("follower_convex_by_construction"):
+        return True, f"follower strictly convex by construction ({info['follower_convex_by_construction']})"
+    from ..model.vector_qp import _FollowerQP
+    f = getattr(problem, "_f", None)
+    if not isinstance(f, _FollowerQP):
+        return False, "follower strict convexity is not proven for every leader point"
+    lo, _ = box_from_constraints(lower_matrix(problem), "x")
+    E = None if f.E is None else f.E.tocoo() if hasattr(f.E, "tocoo") else np.asarray(f.E)
+    if E is not None and not (np.all(np.asarray(E.data if hasattr(E, "data") else E) >= 0) and np.all(lo >= 0)):
+        return False, "diag(E x) may be negative on the leader's box: strict convexity not proven everywhere"
+    try:
+        factor_pd(sps.csc_matrix(f.Q))
+    except MethodError:
+        return False, "Q is not positive definite"
+    return True, "follower QP with Q ≻ 0 (Cholesky) and diag(E x) ⪰ 0 on the box: strictly convex"
+
+
+def certify_final(problem: Any, lp: LoweredProblem, x: np.ndarray, y: np.ndarray, p: np.ndarray,
+                  lam: Any, engine: Any, n_random: int, gap_tol: float, feas_tol: float) -> Any:
+    """The follower's optimality proven at the route's final x (the certificate stage).
+
+    Convexity is proven by, cheapest first: the engine's factorisation of a stated constant
+    Hessian (H ≻ 0 at x), the family's construction, or the certificate stage's own test (on
+    the SX model, built on demand: its curvature analysis walks scalar graphs).
+    With the matrix engine ``lp`` is the MX form: a convex follower's certificate needs only
+    f, ∇_y f and (if the KKT residual does not check out) one re-solve, by Ipopt on the MX form
+    (built only then). A follower not proven convex is certified on the SX model.
+    """
+    from .. import certify as cert
+    info = getattr(problem, "info", None)
+    declared = isinstance(info, dict) and bool(info.get("follower_convex_by_construction"))
+    proven_at = getattr(engine, "hessian_proven_pd_at", None)
+    proven = declared or (proven_at is not None and np.array_equal(proven_at, x))
+    convex = proven or cert.follower_is_convex(lower(problem), x, p)
+    follower = None
+    if isinstance(engine, SmoothFollower) and convex:
+        follower = LazyFollowerSolver(lambda: matrix_follower_solver(problem, lp))
+    else:
+        lp = lower(problem)
+    return cert.certify(lp, x, y, p, lam, follower=follower, n_random=n_random, gap_tol=gap_tol,
+                        feas_tol=feas_tol, follower_convex=convex, use_global=isinstance(lp.x, ca.SX))
 
 
 class KKTFollower:

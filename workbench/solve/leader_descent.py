@@ -1,379 +1,160 @@
 """The leader's reduced problem min_x Φ(x) = F(x, y*(x)) s.t. G(x) >= 0, H(x) = 0, by SciPy.
 
-Φ's gradient is the hypergradient of the implicit function theorem: at a regular follower
-solution ∇_y f(x, y*) = 0 (unconstrained) the adjoint v solves ∇²_yy f · v = ∇_y F and
+The stage of the hypergradient route that owns the leader's side:
 
-    ∇Φ(x) = ∇_x F − ∇²_xy f · v,                      (one solve, whatever n_x is)
+* :class:`DescentOptions` — the route's options, checked (typed errors);
+* :class:`LeaderProblem` — the start, the box and the general leader rows as SciPy constraints;
+* :func:`descend` — one SciPy run on Φ (L-BFGS-B with bounds only, SLSQP / trust-constr with
+  general constraints), one log row per iteration; :func:`descend_from_starts` — the same from
+  the user's start and ``n_starts − 1`` seeded points of the box, keeping the lowest converged Φ.
 
-and with follower constraints the same adjoint runs on the active-set KKT matrix
-(:mod:`workbench.sensitivity`). Two follower engines give (Φ, ∇Φ, y*) at a leader point:
+Φ and ∇Φ come from a follower engine's ``evaluate(x) -> Evaluation``
+(:mod:`workbench.solve.smooth_follower`, or ``KKTFollower`` in the sensitivity stage).
 
-* :class:`SmoothFollower` — a follower without constraints and with a positive definite
-  Hessian (strictly convex: y* unique and smooth). Its derivatives are CasADi MX reverse-mode
-  products of the declaration's matrix expressions (gradient, Hessian-vector, mixed product:
-  cost linear in the data, no dense symbolic Hessian), or the NumPy derivatives a block states
-  (:func:`numeric_blocks`: BLAS instead of CasADi's scalar loop for dense data). A follower that is quadratic in y and
-  states its Hessian (``hessian(x)``) is solved by one Cholesky factorisation (SciPy), which
-  also serves the adjoint; one that states ``hessian_at(x, y)`` (logistic regression, n_y <=
-  DENSE_NEWTON_MAX) by damped Newton with Cholesky, whose last factor serves the adjoint;
-  otherwise Newton–CG (SciPy ``trust-krylov``) re-solves from the previous y and conjugate
-  gradients (SciPy) give the adjoint.
-* ``KKTFollower`` (in ``sensitivity/reduced_engine.py``, since it uses that stage) — any follower the pipeline can lower: a tight Ipopt re-solve
-  warm-started at the previous y (``follower_response``) and the sensitivity stage. Where the
-  active set changes (weakly active rows: Φ has a kink) it uses one-sided derivatives.
-
-:func:`descend` hands Φ to L-BFGS-B (bounds only) or SLSQP / trust-constr (general leader
-constraints) and logs one row per iteration.
+Why starts: Φ is nonconvex in general (per-feature ridge already is: on the banded ridge of
+``benchmarks/scale`` each local group of penalties chooses between "unpenalised" and "shrunk",
+so stationary points multiply); every run ends at a stationary point, a few starts give a lower one.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping
 
 import casadi as ca
 import numpy as np
-import scipy.linalg as sla
 import scipy.optimize as so
-import scipy.sparse as sps
-import scipy.sparse.linalg as spla
 
-from ..errors import MethodError, SolverFailure
+from ..errors import MethodError, ValueInputError
+from .follower import box_from_constraints
+from .smooth_follower import Evaluation
 
 OPTIMIZERS = ("L-BFGS-B", "SLSQP", "trust-constr")
-DENSE_NEWTON_MAX = 3000   # n_y up to which a stated dense Hessian (hessian_at) is formed and factorised
+FOLLOWERS = ("auto", "matrix", "kkt")
+STATIONARITY_FACTOR = 100  # a run the optimizer calls converged may stop at <= 100 × the tolerance
+
+
+@dataclass(frozen=True)
+class DescentOptions:
+    """The hypergradient route's options (see ``solve_hypergradient``), checked by :meth:`parse`."""
+
+    start: Any = None
+    max_iter: int = 500
+    tol: float = 1e-6
+    optimizer: str = "auto"
+    n_starts: int = 1
+    seed: int = 0
+    parameters: Mapping | None = None
+    progress: bool = True
+    follower: str = "auto"
+    certify_starts: int = 8
+    gap_tol: float = 1e-6
+    feas_tol: float = 1e-6
+    blas_threads: int | None = 1
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(cls.__dataclass_fields__)
+
+    @classmethod
+    def parse(cls, options: Mapping[str, Any]) -> "DescentOptions":
+        unknown = sorted(set(options) - set(cls.names()))
+        if unknown:
+            raise MethodError(f"method='hypergradient' has no option {unknown[0]!r}; options: "
+                              + ", ".join(cls.names()))
+        o = cls(**options)
+        if o.optimizer != "auto" and o.optimizer not in OPTIMIZERS:
+            raise MethodError(f"optimizer must be 'auto' or one of {OPTIMIZERS}, got {o.optimizer!r}")
+        if o.follower not in FOLLOWERS:
+            raise MethodError(f"follower must be one of {FOLLOWERS}, got {o.follower!r}")
+        for name, least in (("max_iter", 1), ("n_starts", 1), ("certify_starts", 0), ("seed", 0)):
+            v = getattr(o, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < least:
+                raise ValueInputError(f"{name} must be an integer >= {least}, got {v!r}")
+        if isinstance(o.tol, bool) or not isinstance(o.tol, (int, float)) or not np.isfinite(o.tol) or o.tol <= 0:
+            raise ValueInputError(f"tol must be a positive finite number, got {o.tol!r}")
+        b = o.blas_threads
+        if b is not None and (isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 1):
+            raise ValueInputError(f"blas_threads must be a positive integer or None, got {b!r}")
+        return o
 
 
 @dataclass
-class Evaluation:
-    """Φ, ∇Φ and the follower's reply at one leader point."""
+class LeaderProblem:
+    """The leader's side of the reduced problem: start, box, general rows (SciPy dicts of x)."""
 
-    x: np.ndarray
-    F: float
-    grad: np.ndarray
-    y: np.ndarray
-    lam: np.ndarray | None = None
-    iterations: int = 0
-    kink: bool = False
-    note: str = ""
-    extra: dict = field(default_factory=dict)
+    x0: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    constraints: list[dict]
+    constraint_names: list[Any]
 
+    @classmethod
+    def build(cls, problem: Any, lp: Any, p: np.ndarray, start: Any = None) -> "LeaderProblem":
+        lo, hi = box_from_constraints(lp, "x")
+        cons, names = _general_constraints(lp, p)
+        return cls(_start(problem, lp, start), lo, hi, cons, names)
 
-def factor_pd(H: Any) -> Callable[[np.ndarray], np.ndarray]:
-    """b -> H⁻¹b by Cholesky (dense or banded after reordering) or symmetric-mode LU whose pivots
-    prove H ≻ 0; :class:`~workbench.errors.MethodError` when H is not positive definite."""
-    if sps.issparse(H) and H.nnz < 0.1 * H.shape[0] ** 2:
-        banded = _banded_cholesky(H)
-        if banded is not None:
-            return banded
-        lu = spla.splu(sps.csc_matrix(H), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
-                       options={"SymmetricMode": True})
-        if np.any(lu.U.diagonal() <= 0):  # P H Pᵀ = L D Lᵀ: the pivots are D (Sylvester)
-            raise MethodError("the follower's Hessian is not positive definite here: y*(x) is not unique")
-        return lu.solve
-    try:
-        c = sla.cho_factor(H.toarray() if sps.issparse(H) else np.asarray(H), check_finite=True)
-    except sla.LinAlgError:
-        raise MethodError("the follower's Hessian is not positive definite here: y*(x) is not unique") from None
-    return lambda b: sla.cho_solve(c, b)
+    def optimizer(self, name: str) -> str:
+        """The SciPy method for ``name`` ("auto": L-BFGS-B on a box, SLSQP with general rows)."""
+        if name == "auto":
+            return "SLSQP" if self.constraints else "L-BFGS-B"
+        if name == "L-BFGS-B" and self.constraints:
+            raise MethodError(f"optimizer='L-BFGS-B' handles bounds only; the leader has general constraints "
+                              f"{self.constraint_names[:3]}: use optimizer='SLSQP' or 'trust-constr'")
+        return name
 
-
-# -- engine 1: unconstrained strictly convex followers in matrix form --------------------------
-class SmoothFollower:
-    """Follower min_y f(x, y) (no constraints, ∇²_yy f ≻ 0) from MX matrix expressions."""
-
-    def __init__(self, problem: Any, p: np.ndarray, tol: float = 1e-10):
-        self.problem, self.p, self.tol = problem, np.asarray(p, float), tol
-        sign = {"min": 1.0, "max": -1.0}
-        self.sign = sign[problem.lower_sense]
-        if numeric_blocks(problem):
-            f_, F_ = problem._f, problem._F
-            self._f = lambda x, y: f_.numeric(x, y)[::2]                      # (f, ∇_y f)
-            self._hv = f_.hessian_vector
-            self._mixed = f_.mixed
-            self._F = lambda x, y: (*F_.numeric(x, y), f_.numeric(x, y)[2])   # (F, F_x, F_y, ∇_y f)
-        else:
-            self._mx_oracle(problem, sign)
-        self._hessian = _stated_hessian(problem) if problem.lower_sense == "min" else None
-        hess_at = getattr(getattr(problem, "_f", None), "hessian_at", None)
-        self._hessian_at = hess_at if (self._hessian is None and callable(hess_at) and numeric_blocks(problem)
-                                       and problem.n_y <= DENSE_NEWTON_MAX) else None
-        self.y = np.asarray(problem.y_start, float).copy()
-        self.hessian_proven_pd_at: np.ndarray | None = None
-
-    def _mx_oracle(self, problem: Any, sign: dict) -> None:
-        """(f, ∇_y f), ∇²_yy f·v, ∇_x(∇_y f·v) and (F, F_x, F_y, ∇_y f) as MX Functions."""
-        x, y, v = ca.MX.sym("x", problem.n_x), ca.MX.sym("y", problem.n_y), ca.MX.sym("v", problem.n_y)
-        pb, o = {}, 0
-        for k, val in problem.parameter_blocks.items():
-            pb[k] = ca.DM(self.p[o:o + val.size])
-            o += val.size
-        f = sign[problem.lower_sense] * problem._f(x, y, pb)
-        F = sign[problem.upper_sense] * problem._F(x, y, pb)
-        gy = ca.gradient(f, y)
-        self._f = ca.Function("f", [x, y], [f, gy])
-        self._hv = ca.Function("hv", [x, y, v], [ca.jtimes(gy, y, v)])
-        self._mixed = ca.Function("mixed", [x, y, v], [ca.gradient(ca.dot(gy, v), x)])
-        self._F = ca.Function("F", [x, y], [F, ca.gradient(F, x), ca.gradient(F, y), gy])  # one call per point
-
-    def _solve_linear(self, H: Any) -> Callable[[np.ndarray], np.ndarray]:
-        return factor_pd(H)
+    def starts(self, n: int, seed: int) -> list[np.ndarray]:
+        """x0, then n − 1 points uniform in the box (seeded); an unbounded side spans 5 (1 + |x0|) from x0."""
+        rng = np.random.default_rng(seed)
+        x0, span = self.x0, 5 * (1 + np.abs(self.x0))
+        a = np.where(np.isfinite(self.lo), self.lo, np.minimum(self.hi, x0) - span)
+        b = np.where(np.isfinite(self.hi), self.hi, np.maximum(self.lo, x0) + span)
+        return [x0.copy()] + [a + (b - a) * rng.random(x0.size) for _ in range(n - 1)]
 
 
-    def _factor(self, x: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-        """The stated Hessian's solve at x: the declaration's own factorisation (``factor(x)``,
-        e.g. Woodbury for ridge with more features than rows) or a factorisation of ``hessian(x)``."""
-        own = getattr(getattr(self.problem, "_f", None), "factor", None)
-        if own is None:
-            return self._solve_linear(self._hessian(x))
-        try:
-            return own(x)
-        except sla.LinAlgError:
-            raise MethodError("the follower's Hessian is not positive definite here: y*(x) is not unique") from None
-
-    def _hessian_operator(self, x: np.ndarray, y: np.ndarray) -> spla.LinearOperator:
-        return spla.LinearOperator((y.size, y.size), matvec=lambda d: np.asarray(self._hv(x, y, d)).reshape(-1))
-
-    def _newton(self, x: np.ndarray) -> tuple[np.ndarray, int]:
-        """Trust-region Newton–CG (SciPy ``trust-krylov``) from the previous y, then full Newton
-        steps with a CG solve to 1e-12 (trust-krylov can stall within 1e-9 of a warm start)."""
-        def fg(w: np.ndarray) -> tuple[float, np.ndarray]:
-            val, g = self._f(x, w)
-            return float(val), np.asarray(g, float).reshape(-1)
-        with np.errstate(invalid="ignore"):
-            res = so.minimize(fg, self.y, jac=True, method="trust-krylov", options={"gtol": self.tol, "maxiter": 100},
-                              hessp=lambda w, d: np.asarray(self._hv(x, w, d)).reshape(-1))
-        y, its = np.asarray(res.x, float), int(res.nit)
-        g = fg(y)[1]
-        for _ in range(8):
-            if not np.all(np.isfinite(g)) or np.max(np.abs(g)) <= self.tol:
-                break
-            step, _ = spla.cg(self._hessian_operator(x, y), -g, rtol=1e-12, atol=0.0, maxiter=20 * y.size)
-            g_new = fg(y + step)[1]
-            if not np.max(np.abs(g_new)) < np.max(np.abs(g)):
-                break
-            y, g, its = y + step, g_new, its + 1
-        if not np.all(np.isfinite(y)) or np.max(np.abs(g)) > max(1e3 * self.tol, 1e-7):
-            raise SolverFailure(f"the follower's Newton solve stalled at x = {x[:5]}... "
-                                f"(gradient {np.max(np.abs(g)):.2e}; {res.message})")
-        return y, its
-
-    def _newton_exact(self, x: np.ndarray) -> tuple[np.ndarray, int, Callable[[np.ndarray], np.ndarray]]:
-        """Damped Newton with the stated Hessian ``hessian_at(x, y)`` and Cholesky, from the previous y.
-
-        Why not Newton–CG: with small penalties (e^x ~ 1e-7 on nearly separable data) the
-        follower's Hessian has condition ~1e8 and Krylov steps stall (trust-krylov: "a bad
-        approximation caused failure to predict improvement"); a Cholesky step is exact to
-        cond · ε and converges quadratically. Step length: Armijo backtracking on f, where a
-        step that lowers ‖∇f‖ with f unchanged to rounding (|Δf| <= 1e-13 (1 + |f|)) is accepted.
-        Returns y*, the number of Newton steps and the factorisation at y* (for the adjoint).
-        """
-        y = self.y.copy()
-        val, g = self._f(x, y)
-        val, g = float(val), np.asarray(g, float).reshape(-1)
-        for its in range(100):
-            solve = factor_pd(self._hessian_at(x, y))
-            gn = float(np.max(np.abs(g), initial=0.0))
-            if gn <= self.tol:
-                return self._polish(x, y, g, solve, its)
-            step = -solve(g)
-            slope, t = float(g @ step), 1.0
-            while True:
-                val_new, g_new = self._f(x, y + t * step)
-                val_new, g_new = float(val_new), np.asarray(g_new, float).reshape(-1)
-                gn_new = float(np.max(np.abs(g_new), initial=0.0))
-                if np.isfinite(val_new) and (val_new <= val + 1e-4 * t * slope or (
-                        abs(val_new - val) <= 1e-13 * (1 + abs(val)) and gn_new < gn)):
-                    break
-                t *= 0.5
-                if t < 1e-10:  # no decrease possible: y is optimal to rounding (or the solve failed)
-                    if gn <= max(1e3 * self.tol, 1e-7):
-                        return self._polish(x, y, g, solve, its)
-                    raise SolverFailure(f"the follower's Newton solve stalled at x = {x[:5]}... "
-                                        f"(gradient {gn:.2e})")
-            y, val, g = y + t * step, val_new, g_new
-        raise SolverFailure(f"the follower's Newton solve did not converge in 100 steps at x = {x[:5]}... "
-                            f"(gradient {float(np.max(np.abs(g))):.2e})")
-
-    def _polish(self, x: np.ndarray, y: np.ndarray, g: np.ndarray, solve: Callable[[np.ndarray], np.ndarray],
-                its: int) -> tuple[np.ndarray, int, Callable[[np.ndarray], np.ndarray]]:
-        """One more Newton step with the factor at y (kept if it lowers ‖∇f‖), and the adjoint
-        solve at the returned point with one step of iterative refinement by the exact product.
-
-        Why: the stop ‖∇f‖ <= tol leaves y off by up to tol/λ_min (1e-8 for e^x = 1e-2), and Φ's
-        central differences see that (8.9e-6 relative on load_digits without this step); the free
-        step makes ‖∇f‖ quadratically small. The factor is of H(y), not of H(y + δ): refining the
-        adjoint with ∇²f(y + δ)·v removes the O(‖δ‖) error of using it there.
-        """
-        y_new = y - solve(g)
-        g_new = np.asarray(self._f(x, y_new)[1], float).reshape(-1)
-        if not np.max(np.abs(g_new)) < np.max(np.abs(g)):
-            y_new = y
-        else:
-            its += 1
-
-        def refined(b: np.ndarray) -> np.ndarray:
-            v = solve(b)
-            return v + solve(b - np.asarray(self._hv(x, y_new, v), float).reshape(-1))
-        return y_new, its, refined
-
-    def evaluate(self, x: np.ndarray) -> Evaluation:
-        x = np.asarray(x, float)
-        if self._hessian is not None:  # quadratic in y: one Newton step from anywhere is exact
-            solve = self._factor(x)
-            self.hessian_proven_pd_at = x.copy()  # the factorisation proved H ≻ 0 here
-            _, g = self._f(x, self.y)
-            y = self.y - solve(np.asarray(g).reshape(-1))
-            its = 1
-        elif self._hessian_at is not None:  # H ≻ 0 at y* only: not a convexity proof (the family declares it)
-            y, its, solve = self._newton_exact(x)
-        else:
-            y, its = self._newton(x)
-            solve = None
-        F, Fx, Fy, gy = (np.asarray(o, float).reshape(-1) for o in self._F(x, y))
-        gnorm = float(np.max(np.abs(gy), initial=0.0))
-        if solve is not None:
-            v = solve(Fy)
-        else:
-            v, info = spla.cg(self._hessian_operator(x, y), Fy, rtol=1e-12, atol=0.0, maxiter=20 * y.size)
-            if info != 0:
-                raise SolverFailure(f"conjugate gradients did not converge for the adjoint at x = {x[:5]}...")
-        grad = Fx - np.asarray(self._mixed(x, y, v)).reshape(-1)
-        self.y = y
-        return Evaluation(x.copy(), float(F[0]), grad, y.copy(), None, its, extra={"follower_gradient": gnorm})
+def _start(problem: Any, lp: Any, start: Any) -> np.ndarray:
+    if start is None:
+        return np.asarray(lp.x_start, float).copy()
+    if isinstance(start, Mapping) and not hasattr(problem, "parameter_blocks"):
+        keep = {s: v for s, v in start.items() if s in problem.leader}  # a full start may name followers too
+        return problem.point_vector({**{s: problem.start.get(s, 0.0) for s in problem.leader}, **keep}, "leader")
+    return problem.point_vector(start, "leader")
 
 
-def _banded_cholesky(H: Any, max_band: float = 0.02) -> Callable[[np.ndarray], np.ndarray] | None:
-    """b -> H⁻¹b by LAPACK's banded Cholesky (``scipy.linalg.cholesky_banded``) after a reverse
-    Cuthill–McKee reordering, when the reordered bandwidth k is small (k <= max_band · n).
-
-    Why: local designs (signals, grids, the benchmark's banded ridge) give Hessians whose RCM
-    bandwidth is tiny; banded Cholesky costs O(n k²) with no symbolic analysis, where SuperLU
-    redoes its ordering and symbolic factorisation at every leader point (12 ms vs < 1 ms at
-    n = 10⁴, k ≈ 10). The factorisation's success proves H ≻ 0 (it fails otherwise).
-    None when the band is too wide (the caller factorises H in general sparse form).
-    The ordering and the scatter into banded storage depend on the sparsity pattern only, which
-    is the same at every leader point (Q + diag(E x)): they are kept per pattern (:data:`_BAND_LAYOUTS`).
-    """
-    H = sps.csr_matrix(H, copy=True)
-    H.sum_duplicates()
-    H.sort_indices()
-    n = H.shape[0]
-    layout = _band_layout(H, max_band)
-    if layout is None:
-        return None
-    perm, inv, k, low, band_row, band_col = layout
-    ab = np.zeros((k + 1, n))
-    ab[band_row, band_col] = H.data[low]
-    try:
-        c = sla.cholesky_banded(ab, lower=True, check_finite=True)
-    except sla.LinAlgError:
-        raise MethodError("the follower's Hessian is not positive definite here: y*(x) is not unique") from None
-
-    def solve(b: np.ndarray) -> np.ndarray:
-        return sla.cho_solve_banded((c, True), np.asarray(b)[perm])[inv]
-    return solve
+def _general_constraints(lp: Any, p: np.ndarray) -> tuple[list[dict], list[Any]]:
+    """Leader rows that are not simple bounds, as SciPy constraint dicts of x (>= 0 / == 0)."""
+    keep, names = [], []
+    for k in range(int(lp.G.numel())):
+        name = lp.G_names[k] if k < len(lp.G_names) else k
+        if isinstance(name, str) and (name.startswith("x_lb[") or name.startswith("x_ub[")):
+            continue  # a declared bound row (known_boxes), read by box_from_constraints
+        e = lp.G[k]
+        if not ca.depends_on(e, ca.vertcat(lp.y, lp.p)) and ca.is_linear(e, lp.x) \
+                and int(np.count_nonzero(ca.evalf(ca.jacobian(e, lp.x)).full())) == 1:
+            continue  # a simple bound: box_from_constraints read it
+        keep.append(k)
+        names.append(name)
+    out = []
+    for kind, block, idx in (("ineq", lp.G, keep), ("eq", lp.H, list(range(int(lp.H.numel()))))):
+        if not idx:
+            continue
+        rows = ca.vertcat(*[block[i] for i in idx])
+        if ca.depends_on(rows, lp.y):
+            raise MethodError("method='hypergradient' supports leader constraints in the leader's variables "
+                              "only; a leader constraint here depends on the follower's y")
+        fn = ca.Function("leader_rows", [lp.x, lp.p], [rows, ca.jacobian(rows, lp.x)])
+        out.append({"type": kind, "fun": lambda x, fn=fn: np.asarray(fn(x, p)[0]).reshape(-1),
+                    "jac": lambda x, fn=fn: np.asarray(fn(x, p)[1])})
+        if kind == "eq":
+            names += list(lp.H_names)
+    return out, names
 
 
-_BAND_LAYOUTS: dict[tuple, Any] = {}
-
-
-def _band_layout(H: sps.csr_matrix, max_band: float) -> tuple | None:
-    """(perm, inv, k, lower-entry mask, banded row, banded column) of a canonical CSR pattern,
-    or None when the reverse Cuthill–McKee bandwidth k exceeds max_band · n. Entry (i, j) of H
-    sits at (inv[i], inv[j]) of the reordered matrix, i.e. at ab[inv[i] − inv[j], inv[j]]."""
-    from scipy.sparse.csgraph import reverse_cuthill_mckee
-    n = H.shape[0]
-    key = (n, H.nnz, max_band, hash(H.indptr.tobytes()), hash(H.indices.tobytes()))
-    if key in _BAND_LAYOUTS:
-        return _BAND_LAYOUTS[key]
-    perm = reverse_cuthill_mckee(H, symmetric_mode=True)
-    inv = np.empty_like(perm)
-    inv[perm] = np.arange(n)
-    rows = np.repeat(np.arange(n), np.diff(H.indptr))
-    pr, pc = inv[rows], inv[H.indices]
-    k = int(np.max(np.abs(pr - pc), initial=0))
-    low = pr >= pc
-    layout = None if k > max_band * n else (perm, inv, k, low, (pr - pc)[low], pc[low])
-    if len(_BAND_LAYOUTS) >= 16:
-        _BAND_LAYOUTS.pop(next(iter(_BAND_LAYOUTS)))
-    _BAND_LAYOUTS[key] = layout
-    return layout
-
-
-def _stated_hessian(problem: Any) -> Callable[[np.ndarray], Any] | None:
-    """The follower's Hessian in closed form when its declaration states it (quadratic in y)."""
-    f = getattr(problem, "_f", None)
-    if hasattr(f, "hessian"):
-        return f.hessian
-    from ..model.vector_qp import _FollowerQP
-    if isinstance(f, _FollowerQP):  # ½ yᵀQy + ½ Σ (E x)_i y_i² + (c + C x)ᵀy: H = Q + diag(E x)
-        Q, E = sps.csc_matrix(f.Q), f.E
-        return lambda x: (Q + sps.diags(np.zeros(Q.shape[0]) if E is None else E @ x)).tocsc()
-    return None
-
-
-def numeric_blocks(problem: Any) -> bool:
-    """Whether the declaration's blocks state their derivatives in NumPy (then the engine uses them).
-
-    Protocol (the families of :mod:`workbench.model.vector_logistic`): the leader block has
-    ``numeric(x, y) -> (F, ∇_x F, ∇_y F)``; the follower block has ``numeric`` (same, for f),
-    ``hessian_vector(x, y, v) -> ∇²_yy f·v`` and ``mixed(x, y, v) -> ∇_x(∇_y f·v)``. They must be
-    the functions the blocks' CasADi expressions define; parameter blocks are not passed to them,
-    so declarations with parameters (and "max" senses) use the MX oracle.
-    """
-    f, F = getattr(problem, "_f", None), getattr(problem, "_F", None)
-    return (all(callable(getattr(f, m, None)) for m in ("numeric", "hessian_vector", "mixed"))
-            and callable(getattr(F, "numeric", None)) and not getattr(problem, "parameter_blocks", None)
-            and problem.lower_sense == "min" and problem.upper_sense == "min")
-
-
-def smooth_follower_applies(problem: Any) -> bool:
-    """True for vector declarations whose follower has no constraint rows (engine 1)."""
-    return hasattr(problem, "_f") and hasattr(problem, "parameter_blocks") and not problem.g and not problem.h
-
-
-def matrix_follower_solver(problem: Any, lp: Any) -> Any:
-    """A tight Ipopt follower solver on the MX form (limited-memory Hessian) for the certificate.
-
-    The SX lowering of a dense data term would make Ipopt's exact Hessian a dense symbolic
-    graph (the 'dense data trap'); the MX form keeps one node per matrix product.
-    """
-    from .follower import FollowerSolver
-    from .ipopt import TIGHT_OPTIONS, IpoptSolver
-    solver = FollowerSolver.__new__(FollowerSolver)
-    solver.lp, solver.ng, solver.nh = lp, 0, 0
-    x, y = ca.MX.sym("x", problem.n_x), ca.MX.sym("y", problem.n_y)
-    pv = ca.MX.sym("p", lp.n_p)
-    pb, o = {}, 0
-    for k, val in problem.parameter_blocks.items():
-        pb[k] = pv[o:o + val.size]
-        o += val.size
-    f = {"min": 1.0, "max": -1.0}[problem.lower_sense] * problem._f(x, y, pb)
-    opts = dict(TIGHT_OPTIONS, **{"ipopt.hessian_approximation": "limited-memory", "ipopt.max_iter": 3000})
-    solver.solver = IpoptSolver({"x": y, "p": ca.vertcat(x, pv), "f": f}, opts, name="follower_mx")
-    solver.lbg = solver.ubg = np.zeros(0)
-    return solver
-
-
-class LazyFollowerSolver:
-    """A follower solver built on first use (the certificate of a convex follower whose KKT
-    residual checks out never re-solves, and building Ipopt on a 10⁴-variable MX graph costs ~1 s)."""
-
-    def __init__(self, make: Callable[[], Any]):
-        self._make, self._solver = make, None
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        if self._solver is None:
-            self._solver = self._make()
-        return getattr(self._solver, name)
-
-
-# -- the SciPy driver --------------------------------------------------------------------------
 @dataclass
 class DescentResult:
+    """One optimizer run (or the best of several: ``runs`` then summarises each start)."""
+
     x: np.ndarray
     last: Evaluation
     scipy: Any
@@ -381,6 +162,16 @@ class DescentResult:
     evaluations: int
     stationarity: float
     tolerance: float = 0.0   # the projected-gradient tolerance used (stopping_tolerance)
+    runs: list[dict] = field(default_factory=list)
+
+    @property
+    def converged(self) -> bool:
+        """Stationarity <= the tolerance, or <= STATIONARITY_FACTOR × it when the optimizer itself
+        reported convergence (SLSQP's and trust-constr's own stops are not the projected gradient).
+        An iteration limit with a larger measure is not convergence."""
+        if self.stationarity <= self.tolerance:
+            return True
+        return bool(getattr(self.scipy, "success", False)) and self.stationarity <= STATIONARITY_FACTOR * self.tolerance
 
 
 class ReducedObjective:
@@ -434,20 +225,23 @@ def stationarity(x: np.ndarray, g: np.ndarray, lo: np.ndarray, hi: np.ndarray,
 
 def descend(reduced: ReducedObjective, x0: np.ndarray, lo: np.ndarray, hi: np.ndarray,
             constraints: list[dict], optimizer: str, max_iter: int, tol: float,
-            progress: bool = True) -> DescentResult:
-    """Run the chosen SciPy optimizer on Φ; one log row per iteration (and one for the start)."""
+            progress: bool = True, start_index: int = 0, pgtol: float | None = None) -> DescentResult:
+    """Run the chosen SciPy optimizer on Φ; one log row per iteration (and one for the start).
+
+    ``pgtol``: the projected-gradient tolerance (default :func:`stopping_tolerance` at x0)."""
     from tqdm.auto import tqdm
     t0 = time.perf_counter()
     rows: list[dict] = []
     bounds = so.Bounds(lo, hi) if np.any(np.isfinite(lo)) or np.any(np.isfinite(hi)) else None
     x0 = np.clip(np.asarray(x0, float), lo, hi)
     seen = {"its": 0}
-    bar = tqdm(total=max_iter, desc=f"hypergradient ({optimizer})", disable=not progress, leave=False)
+    desc = f"hypergradient ({optimizer})" + (f", start {start_index + 1}" if start_index else "")
+    bar = tqdm(total=max_iter, desc=desc, disable=not progress, leave=False)
 
     def record(x: np.ndarray) -> None:
         e = reduced.at(x)
         pg = stationarity(x, e.grad, lo, hi, constraints, active_tol=max(1e-7, np.sqrt(tol)))
-        row = {"iteration": len(rows), "F": e.F, "projected_gradient": pg,
+        row = {"start": start_index, "iteration": len(rows), "F": e.F, "projected_gradient": pg,
                "follower_iterations": reduced.follower_iterations - seen["its"], "evaluations": reduced.count,
                "time_s": time.perf_counter() - t0, "kink": e.kink}
         if e.kink:
@@ -463,7 +257,8 @@ def descend(reduced: ReducedObjective, x0: np.ndarray, lo: np.ndarray, hi: np.nd
         record(np.asarray(getattr(xk, "x", xk), float))
 
     record(x0)
-    pgtol = stopping_tolerance(tol, rows[0]["F"], rows[0]["projected_gradient"])
+    if pgtol is None:
+        pgtol = stopping_tolerance(tol, rows[0]["F"], rows[0]["projected_gradient"])
     try:
         if optimizer == "L-BFGS-B":
             res = so.minimize(reduced, x0, jac=True, method="L-BFGS-B", bounds=bounds, callback=callback,
@@ -485,6 +280,28 @@ def descend(reduced: ReducedObjective, x0: np.ndarray, lo: np.ndarray, hi: np.nd
         record(x)
     last = reduced.at(x)
     return DescentResult(x, last, res, rows, reduced.count, rows[-1]["projected_gradient"], pgtol)
+
+
+def descend_from_starts(reduced: ReducedObjective, leader: LeaderProblem, optimizer: str,
+                        options: DescentOptions) -> DescentResult:
+    """:func:`descend` from each of ``leader.starts(n_starts, seed)``; the lowest Φ among the
+    converged runs wins (the lowest of all when none converged). Every run uses the tolerance of
+    the first start (one stopping rule for all); the log holds every run's rows (``start``
+    column), ``runs`` one summary per start. The engine is left at the winner's x (its state —
+    the warm start, the proof of H ≻ 0 — is the winner's, for the certificate)."""
+    best, runs, rows, pgtol = None, [], [], None
+    for k, x0 in enumerate(leader.starts(options.n_starts, options.seed)):
+        run = descend(reduced, x0, leader.lo, leader.hi, leader.constraints, optimizer, int(options.max_iter),
+                      float(options.tol), options.progress, start_index=k, pgtol=pgtol)
+        pgtol = run.tolerance
+        rows += run.rows
+        runs.append({"start": k, "F": run.last.F, "stationarity": run.stationarity, "converged": run.converged,
+                     "iterations": len(run.rows) - 1, "message": str(run.scipy.message)})
+        if best is None or (run.converged, -run.last.F) > (best.converged, -best.last.F):
+            best = run
+    assert best is not None
+    reduced.at(best.x)  # the last evaluation is cached: this re-solves only if it was another x
+    return replace(best, rows=rows, runs=runs, evaluations=reduced.count)
 
 
 def stopping_tolerance(tol: float, F0: float, pg0: float) -> float:
