@@ -1,29 +1,17 @@
 """Analysis tools: understand a bilevel problem before trusting a number.
 
-Names are resolved lazily from their modules so each tool stays in its own file.
+Each tool lives in its own module; they are imported here plainly (no lazy string table),
+so "go to definition" reaches the code.
 """
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from .convexity import check_convexity
+from .convexity_in_y import follower_convexity
+from .cq import constraint_qualification
+from .diagnose import diagnose
+from .reaction import reaction_map
+from .reduced import reduced_objective
+from .uniqueness import follower_uniqueness
 
-_WHERE = {
-    "reaction_map": "reaction",
-    "reduced_objective": "reduced",
-    "check_convexity": "convexity",
-    "follower_uniqueness": "uniqueness",
-    "diagnose": "diagnose",
-    "constraint_qualification": "cq",
-    "follower_convexity": "convexity_in_y",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        obj = getattr(import_module(f".{_WHERE[name]}", __name__), name)
-        globals()[name] = obj  # a submodule of the same name must not shadow the function
-        return obj
-    raise AttributeError(name)
-
-
-__all__ = sorted(_WHERE)
+__all__ = ["check_convexity", "constraint_qualification", "diagnose", "follower_convexity",
+           "follower_uniqueness", "reaction_map", "reduced_objective"]

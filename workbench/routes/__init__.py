@@ -1,6 +1,6 @@
 """Solution routes: drivers that compose the stages (reformulate -> solve -> certify).
 
-``ROUTES`` maps a ``method=`` name to a function ``(problem, **options) -> BilevelResult``.
+``ROUTES`` maps a ``method=`` name to a function returning the route ``(problem, **options) -> BilevelResult``.
 """
 from __future__ import annotations
 
@@ -9,29 +9,56 @@ from typing import Any, Callable
 from ..errors import MethodError
 from .kkt import solve_kkt
 
-ROUTES: dict[str, Callable[..., Any]] = {"kkt": solve_kkt}
-# Routes in their own modules, imported on first use: method name -> (module, function).
-LAZY_ROUTES: dict[str, tuple[str, str]] = {
-    "substitution": ("substitution", "solve_substitution"),
-    "strong_duality": ("strong_duality", "solve_strong_duality"),
-    "milp": ("milp", "solve_milp"),
-    "pessimistic": ("pessimistic", "solve_pessimistic"),
-    "auto": ("auto", "solve_auto"),
-    "hypergradient": ("hypergradient", "solve_hypergradient"),
-    "global": ("global_route", "solve_global"),
+# Each route module is imported on first use by a small function, so "go to definition"
+# and static tools follow ``method=`` to its code (no strings resolved by importlib).
+def _substitution() -> Callable[..., Any]:
+    from .substitution import solve_substitution
+    return solve_substitution
+
+
+def _strong_duality() -> Callable[..., Any]:
+    from .strong_duality import solve_strong_duality
+    return solve_strong_duality
+
+
+def _milp() -> Callable[..., Any]:
+    from .milp import solve_milp
+    return solve_milp
+
+
+def _pessimistic() -> Callable[..., Any]:
+    from .pessimistic import solve_pessimistic
+    return solve_pessimistic
+
+
+def _auto() -> Callable[..., Any]:
+    from .auto import solve_auto
+    return solve_auto
+
+
+def _hypergradient() -> Callable[..., Any]:
+    from .hypergradient import solve_hypergradient
+    return solve_hypergradient
+
+
+def _global() -> Callable[..., Any]:
+    from .global_route import solve_global
+    return solve_global
+
+
+ROUTES: dict[str, Callable[[], Callable[..., Any]]] = {
+    "kkt": lambda: solve_kkt, "substitution": _substitution, "strong_duality": _strong_duality,
+    "milp": _milp, "pessimistic": _pessimistic, "auto": _auto, "hypergradient": _hypergradient,
+    "global": _global,
 }
 
 
 def route(method: str) -> Callable[..., Any]:
     """The solver function registered for ``method``."""
-    if method not in ROUTES and method in LAZY_ROUTES:
-        from importlib import import_module
-        mod, fn = LAZY_ROUTES[method]
-        ROUTES[method] = getattr(import_module(f".{mod}", __name__), fn)
     try:
-        fn = ROUTES[method]
+        fn = ROUTES[method]()
     except KeyError:
-        raise MethodError(f"unknown method {method!r}; choose one of {sorted(set(ROUTES) | set(LAZY_ROUTES))}") from None
+        raise MethodError(f"unknown method {method!r}; choose one of {sorted(ROUTES)}") from None
     if method == "kkt":  # solve_kkt hands leaders that use multipliers to routes/shadow.py itself
         return fn
 
