@@ -201,3 +201,28 @@ def bound_program(prog: SingleLevelProgram, derive_box: Callable[..., tuple[np.n
         src += (f"; assumed |w_i - ref_i| <= {radius:g} (1 + |ref_i|) for "
                 + ", ".join(prog.names[i] for i in assumed))
     return replace(prog, lb=a_lo, ub=a_hi, assumed=tuple(assumed), derived_lb=lo, derived_ub=hi, bound_source=src)
+
+
+def with_derived_bounds(prog: SingleLevelProgram, lo: np.ndarray, hi: np.ndarray, how: str) -> SingleLevelProgram:
+    """``prog`` with further *derived* bounds lo <= w <= hi (+-inf where none) intersected in: a variable
+    whose derived bounds become finite on both sides is no longer assumed (e.g. multipliers bounded by
+    ``reformulate.multiplier_bounds``)."""
+    lo, hi = np.asarray(lo, float), np.asarray(hi, float)
+    dl, du = np.maximum(prog.derived_lb, lo), np.minimum(prog.derived_ub, hi)
+    lb, ub = prog.lb.copy(), prog.ub.copy()
+    assumed = []
+    for i in range(prog.n):
+        if np.isfinite(dl[i]):
+            lb[i] = max(lb[i], dl[i]) if i not in prog.assumed else dl[i]
+        if np.isfinite(du[i]):
+            ub[i] = min(ub[i], du[i]) if i not in prog.assumed else du[i]
+        if lb[i] > ub[i]:  # an assumed side beyond a new derived one
+            lb[i] = ub[i] = min(max(lb[i], dl[i]), du[i]) if np.isfinite(du[i]) else lb[i]
+        if i in prog.assumed and not (np.isfinite(dl[i]) and np.isfinite(du[i])):
+            assumed.append(i)
+    base, sep, rest = prog.bound_source.partition("; assumed")
+    changed = bool(np.any(dl > prog.derived_lb) or np.any(du < prog.derived_ub))
+    src = base + (f" + {how}" if changed else "")
+    if assumed:
+        src += "; assumed" + rest.rsplit(" for ", 1)[0] + " for " + ", ".join(prog.names[i] for i in assumed)
+    return replace(prog, lb=lb, ub=ub, assumed=tuple(assumed), derived_lb=dl, derived_ub=du, bound_source=src)

@@ -271,6 +271,7 @@ def _kkt_stage(ctx: _Context, radius: float) -> BilevelResult | dict:
         raise MethodError(f"method='global': {exc}") from None
     ctx.info["bounds"] = used.bound_source if used.assumed else prog.bound_source.split(";")[0]
     ctx.info["assumed_box"] = _box_report(used)
+    ctx.info["multiplier_bounds"] = used.info.get("multiplier_bounds")
     ctx.info["kkt_program"] = {"variables": used.n, "sos1_pairs": len(used.sos1), "scip_status": sol.status,
                                "scip_nodes": sol.nodes, "scip_time_s": sol.time_s}
     if sol.w is None:
