@@ -81,7 +81,11 @@ def _preload() -> None:
     import scipy.stats.qmc  # noqa: F401 - used by the reduced-objective sampling
 
     from .. import routes  # noqa: F401
-    from ..routes import auto, kkt, milp  # noqa: F401
+    from ..routes import auto, global_route, kkt, milp  # noqa: F401
+    try:  # method="global": SCIP's import is not solve time
+        import pyscipopt  # noqa: F401
+    except ImportError:  # pragma: no cover - depends on the environment
+        pass
 
 
 def _worker(conn, name, options, time_limit):
