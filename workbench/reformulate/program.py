@@ -226,3 +226,9 @@ def with_derived_bounds(prog: SingleLevelProgram, lo: np.ndarray, hi: np.ndarray
     if assumed:
         src += "; assumed" + rest.rsplit(" for ", 1)[0] + " for " + ", ".join(prog.names[i] for i in assumed)
     return replace(prog, lb=lb, ub=ub, assumed=tuple(assumed), derived_lb=dl, derived_ub=du, bound_source=src)
+
+
+def box_report(prog: SingleLevelProgram) -> list[dict]:
+    """The assumed entries of ``prog``'s box, for ``r.info["assumed_box"]``."""
+    return [{"variable": prog.names[i], "lb": float(prog.lb[i]), "ub": float(prog.ub[i]),
+             "derived_lb": float(prog.derived_lb[i]), "derived_ub": float(prog.derived_ub[i])} for i in prog.assumed]
