@@ -44,7 +44,7 @@ from ..errors import MethodError
 from ..lower import LoweredProblem
 from .kkt import Bilevel2MPCC, KKTSolution
 from .multiplier_bounds import multiplier_box
-from .program import ASSUMED_RADIUS, SingleLevelProgram, bound_program, with_derived_bounds
+from .program import ASSUMED_RADIUS, SingleLevelProgram, bound_program
 from .reduction import Reduction
 
 
@@ -153,32 +153,31 @@ class Bilevel2SOS1KKT(Reduction):
                                   lb=mpcc.lbw.copy(), ub=mpcc.ubw.copy(), names=tuple(names), integer=self.integer,
                                   sos1=pairs, eq_names=tuple(eq_names), ineq_names=tuple(ineq_names),
                                   info={"cq": cq.kind, "cq_reason": cq.reason})
-        prog = bound_program(prog, self.derive_box, ref, self.radius)
-        prog = _bound_multipliers(prog, lp, self.p, b)
+        mult = np.zeros(prog.n, bool)
+        mult[b["lam"].start:b["mu"].stop] = True
+        report: dict = {}
+
+        def vertices(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+            """Multiplier bounds from the dual vertices over the (x, y) box derived so far."""
+            lo2, hi2 = np.full(prog.n, -np.inf), np.full(prog.n, np.inf)
+            if np.all(np.isfinite(lo[mult]) & np.isfinite(hi[mult])):
+                report["how"] = "from the affine rows (simple bounds / LP propagation)"
+                return lo2, hi2, ""
+            xy = np.r_[b["x"].start:b["y"].stop]
+            box = multiplier_box(lp, self.p, lo[xy], hi[xy])
+            lo2[b["lam"]], hi2[b["lam"]] = box.lam_lo, box.lam_hi
+            lo2[b["mu"]], hi2[b["mu"]] = box.mu_lo, box.mu_hi
+            report.update(how=box.reason, supports=box.supports)
+            return lo2, hi2, "multiplier bounds from dual vertices"
+
+        prog = bound_program(prog, self.derive_box, ref, self.radius, defer=mult, refine=vertices)
+        idx = np.flatnonzero(mult)
+        prog.info["multiplier_bounds"] = {**report, "derived": [prog.names[i] for i in idx if i not in prog.assumed],
+                                          "assumed": [prog.names[i] for i in idx if i in prog.assumed]}
         return prog, inv
 
     def invert(self, w: np.ndarray, inverse_data: dict) -> KKTSolution:
         return Bilevel2MPCC().invert(w, inverse_data)
-
-
-def _bound_multipliers(prog: SingleLevelProgram, lp: LoweredProblem, p: np.ndarray, b: dict) -> SingleLevelProgram:
-    """Multiplier bounds from the dual vertices over the derived (x, y) box (``multiplier_bounds``), when
-    some multiplier is still assumed; the outcome goes to ``prog.info["multiplier_bounds"]``."""
-    mult = list(range(b["lam"].start, b["mu"].stop))
-    if not any(i in prog.assumed for i in mult):
-        prog.info["multiplier_bounds"] = {"how": "from the affine rows (simple bounds / LP propagation)",
-                                          "derived": [prog.names[i] for i in mult], "assumed": []}
-        return prog
-    xy = np.r_[b["x"].start:b["y"].stop]
-    box = multiplier_box(lp, p, prog.derived_lb[xy], prog.derived_ub[xy])
-    lo, hi = np.full(prog.n, -np.inf), np.full(prog.n, np.inf)
-    lo[b["lam"]], hi[b["lam"]] = box.lam_lo, box.lam_hi
-    lo[b["mu"]], hi[b["mu"]] = box.mu_lo, box.mu_hi
-    out = with_derived_bounds(prog, lo, hi, "multiplier bounds from dual vertices")
-    out.info["multiplier_bounds"] = {"how": box.reason, "supports": box.supports,
-                                     "derived": [prog.names[i] for i in mult if i not in out.assumed],
-                                     "assumed": [prog.names[i] for i in mult if i in out.assumed]}
-    return out
 
 
 class Bilevel2HighPoint(Reduction):

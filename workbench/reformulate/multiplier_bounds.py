@@ -146,22 +146,31 @@ def multiplier_box(lp, p_value: np.ndarray, lo_xy: np.ndarray, hi_xy: np.ndarray
                 mu_lo[j] = min(mu_lo[j], dn[len(S) + k])
                 mu_hi[j] = max(mu_hi[j], up[len(S) + k])
 
+    def independent_rank(M: np.ndarray) -> int:
+        if M.shape[1] == 0:
+            return 0
+        sv = np.linalg.svd(M, compute_uv=False)
+        return int(np.sum(sv > RANK_TOL * scale))
+
     def independent(S: list[int]) -> bool:
         M = np.hstack([A[S].T, BJ]) if S else BJ
-        if M.shape[1] == 0:
-            return True
-        return np.linalg.matrix_rank(M, tol=RANK_TOL * scale) == M.shape[1]
+        return M.shape[1] == 0 or independent_rank(M) == M.shape[1]
 
     if len(J) > ny or not independent([]):
         return _none(ng, nh, "the follower's equality rows are dependent in y")
+    # When [A^T, B_J^T] has rank ny, every independent support extends to a basis (ny columns), whose
+    # basic solution is the same vertex (zeros outside S): visiting the bases alone suffices.
+    full = independent_rank(np.hstack([A[cols].T, BJ]) if cols else BJ) == ny
     stack: list[list[int]] = [[]]
     while stack:
         S = stack.pop()
         count += 1
         if count > max_supports:
             return _none(ng, nh, f"more than {max_supports} independent supports: no bound derived")
-        visit(S)
-        if len(S) + len(J) >= ny:
+        leaf = len(S) + len(J) >= ny
+        if leaf or not full:
+            visit(S)
+        if leaf:
             continue
         start = cols.index(S[-1]) + 1 if S else 0
         for i in cols[start:]:

@@ -160,14 +160,19 @@ def propagate_bounds(ineq: list[tuple[np.ndarray, float]], eq: list[tuple[np.nda
 
 
 def bound_program(prog: SingleLevelProgram, derive_box: Callable[..., tuple[np.ndarray, np.ndarray, str]] | None = None,
-                  ref: np.ndarray | None = None, radius: float = ASSUMED_RADIUS) -> SingleLevelProgram:
+                  ref: np.ndarray | None = None, radius: float = ASSUMED_RADIUS, *,
+                  defer: np.ndarray | None = None,
+                  refine: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, str]] | None = None
+                  ) -> SingleLevelProgram:
     """The program with bounds derived from its affine rows and, for a variable in a nonlinear term
     that stays unbounded, an assumed box |w_i - ref_i| <= radius (1 + |ref_i|).
 
     The derivation is :func:`propagate_bounds` (LPs only for variables in nonlinear terms), or an
     injected ``derive_box(ineq, eq, n)`` over all variables. Variables that appear only linearly need
     no bounds: SCIP handles them, and a free direction there is reported by SCIP as unboundedness,
-    not hidden by a box.
+    not hidden by a box. ``refine(lo, hi) -> (lo', hi', how)`` derives further bounds from the first
+    box (e.g. multipliers from dual vertices); the variables in the mask ``defer`` get their LPs only
+    after it, and only where it left them unbounded.
     """
     ineq, eq = affine_rows(prog)
     ineq = ineq + [(np.eye(prog.n)[i], -prog.lb[i]) for i in range(prog.n) if np.isfinite(prog.lb[i])]
@@ -175,11 +180,25 @@ def bound_program(prog: SingleLevelProgram, derive_box: Callable[..., tuple[np.n
     nonlin = nonlinear_columns(prog)
     for a, b in prog.sos1:  # SCIP's SOS1 handling misjudges feasibility with huge or infinite bounds
         nonlin[a] = nonlin[b] = True  # (measured: a feasible KKT system called infeasible at bounds 1e6)
+    defer = np.zeros(prog.n, bool) if defer is None or derive_box is not None else np.asarray(defer, bool)
     if derive_box is None:
-        lo, hi, how = propagate_bounds(ineq, eq, prog.n, nonlin)
+        lo, hi, how = propagate_bounds(ineq, eq, prog.n, nonlin & ~defer)
     else:
         lo, hi, how = derive_box(ineq, eq, prog.n)
     lo, hi = np.maximum(lo, prog.lb) + 0.0, np.minimum(hi, prog.ub) + 0.0
+    if refine is not None:
+        lo2, hi2, how2 = refine(lo, hi)
+        if np.any(lo2 > lo) or np.any(hi2 < hi):
+            how += f" + {how2}"
+        lo, hi = np.maximum(lo, lo2), np.minimum(hi, hi2)
+    still = defer & nonlin & ~(np.isfinite(lo) & np.isfinite(hi))
+    if np.any(still):
+        box = [(np.eye(prog.n)[i], -lo[i]) for i in range(prog.n) if np.isfinite(lo[i])] + \
+              [(-np.eye(prog.n)[i], hi[i]) for i in range(prog.n) if np.isfinite(hi[i])]
+        lo3, hi3, how3 = propagate_bounds(ineq + box, eq, prog.n, still)
+        lo, hi = np.maximum(lo, lo3), np.minimum(hi, hi3)
+        if "LP" in how3 and "LP" not in how:
+            how += " + LP bound propagation"
     cross = lo > hi
     if np.any(cross):  # a variable pinned to one point may cross by LP rounding: keep that point
         mid = (lo[cross] + hi[cross]) / 2
@@ -201,31 +220,6 @@ def bound_program(prog: SingleLevelProgram, derive_box: Callable[..., tuple[np.n
         src += (f"; assumed |w_i - ref_i| <= {radius:g} (1 + |ref_i|) for "
                 + ", ".join(prog.names[i] for i in assumed))
     return replace(prog, lb=a_lo, ub=a_hi, assumed=tuple(assumed), derived_lb=lo, derived_ub=hi, bound_source=src)
-
-
-def with_derived_bounds(prog: SingleLevelProgram, lo: np.ndarray, hi: np.ndarray, how: str) -> SingleLevelProgram:
-    """``prog`` with further *derived* bounds lo <= w <= hi (+-inf where none) intersected in: a variable
-    whose derived bounds become finite on both sides is no longer assumed (e.g. multipliers bounded by
-    ``reformulate.multiplier_bounds``)."""
-    lo, hi = np.asarray(lo, float), np.asarray(hi, float)
-    dl, du = np.maximum(prog.derived_lb, lo), np.minimum(prog.derived_ub, hi)
-    lb, ub = prog.lb.copy(), prog.ub.copy()
-    assumed = []
-    for i in range(prog.n):
-        if np.isfinite(dl[i]):
-            lb[i] = max(lb[i], dl[i]) if i not in prog.assumed else dl[i]
-        if np.isfinite(du[i]):
-            ub[i] = min(ub[i], du[i]) if i not in prog.assumed else du[i]
-        if lb[i] > ub[i]:  # an assumed side beyond a new derived one
-            lb[i] = ub[i] = min(max(lb[i], dl[i]), du[i]) if np.isfinite(du[i]) else lb[i]
-        if i in prog.assumed and not (np.isfinite(dl[i]) and np.isfinite(du[i])):
-            assumed.append(i)
-    base, sep, rest = prog.bound_source.partition("; assumed")
-    changed = bool(np.any(dl > prog.derived_lb) or np.any(du < prog.derived_ub))
-    src = base + (f" + {how}" if changed else "")
-    if assumed:
-        src += "; assumed" + rest.rsplit(" for ", 1)[0] + " for " + ", ".join(prog.names[i] for i in assumed)
-    return replace(prog, lb=lb, ub=ub, assumed=tuple(assumed), derived_lb=dl, derived_ub=du, bound_source=src)
 
 
 def box_report(prog: SingleLevelProgram) -> list[dict]:
