@@ -107,6 +107,14 @@ class _Context:
                              time_s=time.monotonic() - self.t0, **kw)
 
 
+def refuse_pessimistic() -> None:
+    """``formulation="pessimistic"`` with ``method="global"``: not built, so refused with the reason."""
+    raise MethodError("method='global' with formulation='pessimistic' is not built: a global pessimistic optimum "
+                      "needs min_x max_{y in Y*(x)} F proven over the follower's whole optimal set (a three-level "
+                      "proof), which the SOS1 KKT relaxation and the bounding scheme do not give; use "
+                      "formulation='pessimistic' with method='kkt' (a sampled scan, not a global proof)")
+
+
 def solve_global(problem: Any, parameters: Mapping | None = None, time_limit: float | None = 60.0, seed: int = 0,
                  gap_tol: float = 1e-3, certify_starts: int = 4, feas_tol: float = FEAS_TOL,
                  bounding: bool = True, max_leader_bounding: int = 5, radius: float = ASSUMED_RADIUS,
