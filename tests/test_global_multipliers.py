@@ -68,3 +68,24 @@ def test_global_route_reports_derived_multiplier_bounds():
     assert r.info["assumed_box"] == [] and r.info["global_scope"] == "derived bounds"
     mb = r.info["multiplier_bounds"]
     assert mb["assumed"] == [] and mb["derived"] == ["lam[0]", "lam[1]"]
+
+
+def test_vertex_box_contains_the_simplex_duals_at_sampled_leaders():
+    # An independent method: HiGHS' dual simplex returns vertex multipliers of the follower LP
+    #   min_y  y1 + 2 y2  s.t.  y1 + y2 >= x, y1 - y2 >= -1, y1 >= 0, y2 >= 0, 4 - y1 - y2 >= 0
+    # at each sampled x in [0, 3]; every such multiplier must lie in the derived box.
+    from scipy.optimize import linprog
+    y1, y2 = sp.symbols("y1 y2", real=True)
+    p = wb.BilevelProblem(leader=[x], follower=[y1, y2], upper_objective=x + y1, upper_constraints=[x >= 0, x <= 3],
+                          lower_objective=y1 + 2 * y2,
+                          lower_constraints=[y1 + y2 - x >= 0, y1 - y2 + 1 >= 0, y1 >= 0, y2 >= 0, 4 - y1 - y2 >= 0])
+    # box by hand: x in [0, 3], y >= 0 and y1 + y2 <= 4 give y in [0, 4]^2
+    box = multiplier_box(lower(p), np.zeros(0), np.array([0.0, 0.0, 0.0]), np.array([3.0, 4.0, 4.0]))
+    assert box.derived
+    A = np.array([[1, 1], [1, -1], [1, 0], [0, 1], [-1, -1]], float)
+    for xv in np.linspace(0, 3, 13):
+        b = np.array([xv, -1, 0, 0, -4])
+        r = linprog([1, 2], A_ub=-A, b_ub=-b, bounds=[(None, None)] * 2, method="highs-ds")
+        assert r.status == 0
+        lam = -r.ineqlin.marginals                     # g = A y - b >= 0 is -A y <= -b: lam = -marginal
+        assert np.all(lam >= -1e-9) and np.all(lam <= box.lam_hi + 1e-9), (xv, lam, box.lam_hi)
