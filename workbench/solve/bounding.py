@@ -233,14 +233,18 @@ class HighPointBounding:
         return True, "plain cut" if self.plain(yk) else "disjunctive cut"
 
     def upper_bound(self, x: np.ndarray, phi: float, yk: np.ndarray) -> tuple[float, Any] | None:
-        """Certified points at x (the optimistic eps-optimal reply, and y_k) and at x rounded to 6
-        decimals: an optimum at a point like x = 0 is met by the relaxation only to SCIP's tolerance."""
+        """Certified points at x (the optimistic eps-optimal reply, and y_k), at x rounded to 6, 3 and 2
+        decimals (an optimum at a point like x = 0, where the follower's reply jumps, is met by the
+        relaxation only approximately), each reply also rounded to 6 decimals (a reply like y = -1 is
+        returned by SCIP only to its tolerance). Every candidate is judged by the certificate alone."""
         from ..errors import UnsupportedExpressionError
         from ..reformulate.global_kkt import fixed_leader_program
         lp, best = self.lp, None
-        snapped = round_integers(np.round(x, 6), self.ints) + 0.0
         points = [(x, phi, yk)]
-        if not np.array_equal(snapped, x):
+        for d in (6, 3, 2):
+            snapped = round_integers(np.round(x, d), self.ints) + 0.0
+            if any(np.array_equal(snapped, q[0]) for q in points):
+                continue
             st, phi_s, y_s = self.follower(snapped)
             if st == "optimal" and y_s is not None:
                 points.append((snapped, phi_s, y_s))
@@ -253,6 +257,7 @@ class HighPointBounding:
                     cands.insert(0, s.w)
             except UnsupportedExpressionError:
                 pass
+            cands += [np.round(c, 6) + 0.0 for c in cands if not np.array_equal(np.round(c, 6), c)]
             for y in cands:
                 F = float(lp.evaluate("upper_objective", xc, y, self.p)[0])
                 if best is not None and F >= best[0]:
