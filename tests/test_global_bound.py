@@ -74,3 +74,15 @@ def test_no_bound_inside_an_assumed_box():
     assert r.upper_value == pytest.approx(0.5, abs=1e-6)   # test_core_seed's hand derivation
     assert r.bound is None and r.gap is None
     assert "no derived bound for" in r.info["bound_source"] and "y" in r.info["bound_source"]
+
+
+def test_an_uncomputed_bound_survives_pickling():
+    # Results cross process boundaries (multistart, sweeps): "not computed" must stay "not computed".
+    import pickle
+    p = wb.BilevelProblem(leader=[x], follower=[y], upper_objective=x + y, upper_constraints=[x >= 0, x <= 1],
+                          lower_objective=-y, lower_constraints=[y >= 0, x - y >= 0])
+    r = p.solve(method="kkt")
+    r2 = pickle.loads(pickle.dumps(r))
+    assert r2.known_bound is None
+    # y* = x, F = 2x on [0, 1]: the KKT relaxation (exact here) gives the bound 0 (by hand)
+    assert r2.bound == pytest.approx(0.0, abs=1e-7)

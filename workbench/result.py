@@ -42,7 +42,19 @@ class MultiplierMap(Mapping):
         return "{" + ", ".join(f"{n!r}: {v:.6g}" for n, v in zip(self._names, self._values)) + "}"
 
 
-_UNSET = object()
+class _Unset:
+    """'The route gave no bound' (a singleton that survives pickling, e.g. results from worker processes)."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> str:
+        return "_UNSET"
+
+    def __repr__(self) -> str:
+        return "<bound not computed>"
+
+
+_UNSET = _Unset()
 
 
 class _LazyBound:
