@@ -89,3 +89,15 @@ def test_vertex_box_contains_the_simplex_duals_at_sampled_leaders():
         assert r.status == 0
         lam = -r.ineqlin.marginals                     # g = A y - b >= 0 is -A y <= -b: lam = -marginal
         assert np.all(lam >= -1e-9) and np.all(lam <= box.lam_hi + 1e-9), (xv, lam, box.lam_hi)
+
+
+def test_linear_follower_variables_get_lp_bounds_when_the_vertices_need_them():
+    # y enters only linearly except through grad_y f = 2 (y - x), and is bounded only jointly with x:
+    # -x <= y <= 3 - x, x in [0, 1] (LP: y in [-1, 3]). By hand y*(x) = x (inside the interval for x <= 3/2),
+    # F = x + y = 2x, so the optimum is x = y = 0, F = 0, and every bound is derived.
+    p = wb.BilevelProblem(leader=[x], follower=[y], upper_objective=x + y, upper_constraints=[x >= 0, x <= 1],
+                          lower_objective=(y - x) ** 2, lower_constraints=[y + x >= 0, 3 - y - x >= 0])
+    r = p.solve(method="global")
+    assert r.status == "optimal" and r.optimality == "global", r.message
+    assert r.upper_value == pytest.approx(0.0, abs=1e-7)
+    assert r.info["multiplier_bounds"]["assumed"] == [] and r.info["global_scope"] == "derived bounds"

@@ -53,14 +53,16 @@ class MultiplierBox:
     mu_hi: np.ndarray
     supports: int
     reason: str
+    box_limited: bool = False   # infinite only because the (x, y) box is: a tighter box may help
 
     @property
     def derived(self) -> bool:
         return bool(np.all(np.isfinite(np.concatenate([self.lam_lo, self.lam_hi, self.mu_lo, self.mu_hi]))))
 
 
-def _none(ng: int, nh: int, reason: str) -> MultiplierBox:
-    return MultiplierBox(np.zeros(ng), np.full(ng, np.inf), np.full(nh, -np.inf), np.full(nh, np.inf), 0, reason)
+def _none(ng: int, nh: int, reason: str, box_limited: bool = False) -> MultiplierBox:
+    return MultiplierBox(np.zeros(ng), np.full(ng, np.inf), np.full(nh, -np.inf), np.full(nh, np.inf), 0, reason,
+                         box_limited)
 
 
 def _numeric(e, lp, p_value):
@@ -113,7 +115,7 @@ def multiplier_box(lp, p_value: np.ndarray, lo_xy: np.ndarray, hi_xy: np.ndarray
         enc = gradient_enclosure(r, xy, lo_xy, hi_xy)
         if enc is None:
             return _none(ng, nh, "grad_y f is not affine in (x, y) and has no finite interval enclosure over the "
-                         "derived box")
+                         "derived box", box_limited=True)
         # r in [r_lo, r_hi]: the affine map of the box w = r itself (R = I over the r-box, r0 = 0)
         R, r0 = np.eye(ny), np.zeros(ny)
         lo_xy, hi_xy = enc
@@ -183,6 +185,7 @@ def multiplier_box(lp, p_value: np.ndarray, lo_xy: np.ndarray, hi_xy: np.ndarray
     box = MultiplierBox(lam_lo, lam_hi, np.where(np.isnan(mu_lo), -np.inf, mu_lo),
                         np.where(np.isnan(mu_hi), np.inf, mu_hi), count,
                         f"dual vertices: {count} independent supports of [A_S^T, B^T] over the derived (x, y) box ({how})")
+    box = MultiplierBox(box.lam_lo, box.lam_hi, box.mu_lo, box.mu_hi, count, box.reason, not box.derived)
     return box
 
 

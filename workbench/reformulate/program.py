@@ -162,7 +162,7 @@ def propagate_bounds(ineq: list[tuple[np.ndarray, float]], eq: list[tuple[np.nda
 def bound_program(prog: SingleLevelProgram, derive_box: Callable[..., tuple[np.ndarray, np.ndarray, str]] | None = None,
                   ref: np.ndarray | None = None, radius: float = ASSUMED_RADIUS, *,
                   defer: np.ndarray | None = None,
-                  refine: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, str]] | None = None
+                  refine: Callable[..., tuple[np.ndarray, np.ndarray, str]] | None = None
                   ) -> SingleLevelProgram:
     """The program with bounds derived from its affine rows and, for a variable in a nonlinear term
     that stays unbounded, an assumed box |w_i - ref_i| <= radius (1 + |ref_i|).
@@ -170,9 +170,10 @@ def bound_program(prog: SingleLevelProgram, derive_box: Callable[..., tuple[np.n
     The derivation is :func:`propagate_bounds` (LPs only for variables in nonlinear terms), or an
     injected ``derive_box(ineq, eq, n)`` over all variables. Variables that appear only linearly need
     no bounds: SCIP handles them, and a free direction there is reported by SCIP as unboundedness,
-    not hidden by a box. ``refine(lo, hi) -> (lo', hi', how)`` derives further bounds from the first
-    box (e.g. multipliers from dual vertices); the variables in the mask ``defer`` get their LPs only
-    after it, and only where it left them unbounded.
+    not hidden by a box. ``refine(lo, hi, tighten) -> (lo', hi', how)`` derives further bounds from the
+    first box (e.g. multipliers from dual vertices), and may call ``tighten(mask) -> (lo, hi)`` for LP
+    bounds on more variables (those in ``mask``, e.g. linear ones it needs bounded); the variables in
+    the mask ``defer`` get their LPs only after it, and only where it left them unbounded.
     """
     ineq, eq = affine_rows(prog)
     ineq = ineq + [(np.eye(prog.n)[i], -prog.lb[i]) for i in range(prog.n) if np.isfinite(prog.lb[i])]
@@ -186,17 +187,30 @@ def bound_program(prog: SingleLevelProgram, derive_box: Callable[..., tuple[np.n
     else:
         lo, hi, how = derive_box(ineq, eq, prog.n)
     lo, hi = np.maximum(lo, prog.lb) + 0.0, np.minimum(hi, prog.ub) + 0.0
+    def tighten(mask: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+        box = [(np.eye(prog.n)[i], -lo[i]) for i in range(prog.n) if np.isfinite(lo[i])] + \
+              [(-np.eye(prog.n)[i], hi[i]) for i in range(prog.n) if np.isfinite(hi[i])]
+        lo3, hi3, how3 = propagate_bounds(ineq + box, eq, prog.n, np.asarray(mask, bool))
+        return np.maximum(lo, lo3), np.minimum(hi, hi3), how3
+
     if refine is not None:
-        lo2, hi2, how2 = refine(lo, hi)
+        extra: list[str] = []
+
+        def tighten_more(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            nonlocal lo, hi
+            lo, hi, how3 = tighten(mask, lo, hi)
+            extra.append(how3)
+            return lo.copy(), hi.copy()
+
+        lo2, hi2, how2 = refine(lo.copy(), hi.copy(), tighten_more)
+        if any("LP" in h for h in extra) and "LP" not in how:
+            how += " + LP bound propagation"
         if np.any(lo2 > lo) or np.any(hi2 < hi):
             how += f" + {how2}"
         lo, hi = np.maximum(lo, lo2), np.minimum(hi, hi2)
     still = defer & nonlin & ~(np.isfinite(lo) & np.isfinite(hi))
     if np.any(still):
-        box = [(np.eye(prog.n)[i], -lo[i]) for i in range(prog.n) if np.isfinite(lo[i])] + \
-              [(-np.eye(prog.n)[i], hi[i]) for i in range(prog.n) if np.isfinite(hi[i])]
-        lo3, hi3, how3 = propagate_bounds(ineq + box, eq, prog.n, still)
-        lo, hi = np.maximum(lo, lo3), np.minimum(hi, hi3)
+        lo, hi, how3 = tighten(still, lo, hi)
         if "LP" in how3 and "LP" not in how:
             how += " + LP bound propagation"
     cross = lo > hi
