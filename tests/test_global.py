@@ -108,3 +108,11 @@ def test_unbounded_problem_is_not_optimal_on_an_assumed_box():
     ev = r.info["unbounded_evidence"]
     assert ev[1]["F"] < ev[0]["F"] < -1e5   # F keeps falling as the assumed box grows
     assert r.optimality is None and r.bound is None
+
+
+def test_pessimistic_global_is_refused_with_the_reason():
+    # Not built: the route must refuse with a typed error, not answer with the pessimistic scan.
+    p = wb.BilevelProblem(leader=[x], follower=[y], upper_objective=x + y, upper_constraints=[x >= 0, x <= 1],
+                          lower_objective=0 * y, lower_constraints=[y >= 0, y <= 1])
+    with pytest.raises(MethodError, match="pessimistic.*not built"):
+        p.solve(method="global", formulation="pessimistic")

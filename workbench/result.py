@@ -8,8 +8,37 @@ import numpy as np
 
 from .errors import SolverFailure
 from .printing import LatexPrintable, aligned, number, text
-from .status import FAILED, SolverStats, Status
+from .status import FAILED, INF_OR_UNB, SolverStats, Status
 from .values import MultiplierMap, Point
+
+
+class _Unset:
+    """'The route gave no bound' (a singleton that survives pickling, e.g. results from worker processes)."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> str:
+        return "_UNSET"
+
+    def __repr__(self) -> str:
+        return "<bound not computed>"
+
+
+_UNSET = _Unset()
+
+
+class _LazyBound:
+    """``BilevelResult.bound``: the route's bound, else computed on first read (``compute_bound``)."""
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return _UNSET  # the dataclass default: "the route gave none"
+        if obj.__dict__.get("_bound", _UNSET) is _UNSET:
+            obj.compute_bound()
+        return obj.__dict__["_bound"]
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__["_bound"] = value
 
 
 @dataclass
@@ -27,7 +56,9 @@ class BilevelResult(LatexPrintable):
     ``optimality`` says what is proven at the leader's level: "global" when the route
     proves it (MILP, SCIP), "local" otherwise (``info["leader_stationarity"]`` holds the
     single-level stationarity residual when the route has one). ``bound`` is a valid lower
-    bound on the optimal F when a route computed one, ``gap`` = F - bound.
+    bound on the optimal F (upper for a maximised F): the route's, else computed on first read by
+    ``certify.bound.relaxation_bound`` (SCIP, ~5 s at most; ``info["bound_source"]`` says how);
+    ``gap`` = F - bound.
     """
 
     status: Status
@@ -46,7 +77,7 @@ class BilevelResult(LatexPrintable):
     message: str = ""
     info: dict = field(default_factory=dict)
     optimality: str | None = None
-    bound: float | None = None
+    bound: float | None = _LazyBound()  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)
@@ -59,10 +90,27 @@ class BilevelResult(LatexPrintable):
         s = self.solver_stats
         return s.status if s is not None and s.solver_name == "ipopt" else None
 
+    def compute_bound(self, time_limit: float = 5.0) -> float | None:
+        """(Re)compute ``bound`` from the KKT or high-point relaxation (``certify.bound``) under ``time_limit``."""
+        self.__dict__["_bound"] = None
+        if self.status in INF_OR_UNB or self.problem is None:
+            return None
+        from .certify.bound import relaxation_bound  # the result asks the certify stage; it never changes it
+        rb = relaxation_bound(self.problem, self.parameters, time_limit=time_limit)
+        self.__dict__["_bound"] = rb.value
+        self.info["bound_source"] = rb.reason
+        return rb.value
+
+    @property
+    def known_bound(self) -> float | None:
+        """The bound if the route gave one or it was computed already (never starts a computation)."""
+        v = self.__dict__.get("_bound", _UNSET)
+        return None if v is _UNSET else v
+
     @property
     def gap(self) -> float | None:
         """F(x*, y*) - bound, when a valid lower bound is known."""
-        if self.bound is None or self.x is None or self.status in FAILED:
+        if self.x is None or self.status in FAILED or self.bound is None:
             return None
         F = self.upper_value
         return max(F - self.bound if self.problem.upper_sense == "min" else self.bound - F, 0.0)

@@ -42,7 +42,7 @@ def solve_one(name: str, options: dict, time_limit: float) -> dict:
         rec["solver_status"] = None if r.solver_stats is None else r.solver_stats.status
         rec["route"] = r.info.get("route", r.method)
         rec["optimality"] = r.optimality
-        rec["bound"] = None if r.bound is None else float(r.bound)
+        rec["bound"] = None if r.known_bound is None else float(r.known_bound)  # never starts a bound computation
         rec["assumed_box"] = [b["variable"] for b in r.info.get("assumed_box", [])]
         rec["global_scope"] = r.info.get("global_scope")
         rec["message"] = r.message[:500]
@@ -81,7 +81,11 @@ def _preload() -> None:
     import scipy.stats.qmc  # noqa: F401 - used by the reduced-objective sampling
 
     from .. import routes  # noqa: F401
-    from ..routes import auto, kkt, milp  # noqa: F401
+    from ..routes import auto, global_route, kkt, milp  # noqa: F401
+    try:  # method="global": SCIP's import is not solve time
+        import pyscipopt  # noqa: F401
+    except ImportError:  # pragma: no cover - depends on the environment
+        pass
 
 
 def _worker(conn, name, options, time_limit):

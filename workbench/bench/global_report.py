@@ -8,6 +8,8 @@ counted separately.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 
@@ -44,7 +46,8 @@ def global_markdown(records: list[dict], command: str, wall_s: float) -> str:
     out = [
         "# BOLIB v2 with `method=\"global\"` (SCIP)",
         "",
-        f"Command: `{command}` (2 worker processes on a shared 2-core machine; wall {wall_s:.0f} s).",
+        f"Command: `{command}` (2 worker processes on a shared 2-core machine; wall {wall_s:.0f} s; load average "
+        f"at the end {', '.join(f'{v:.2f}' for v in os.getloadavg())} (1, 5, 15 min): timings are inflated by it).",
         "",
         "A proven global optimum: status `optimal`, `optimality == \"global\"` (SCIP closed the gap of the KKT",
         "relaxation, or the bounding scheme closed its gap to 1e-3 (1 + |F|)), and the independent verifier",

@@ -48,6 +48,9 @@ class ProblemBase:
             from ..routes.shadow import solve_with_multipliers
             return solve_with_multipliers(self, method=method, formulation=formulation, **options)
         if formulation == "pessimistic":
+            if method == "global":  # the scan is no proof; refused rather than answered without one
+                from ..routes.global_route import refuse_pessimistic
+                refuse_pessimistic()
             return route("pessimistic")(self, method=method, **options)
         if formulation != "optimistic":
 

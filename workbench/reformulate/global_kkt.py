@@ -43,6 +43,7 @@ import numpy as np
 from ..errors import MethodError
 from ..lower import LoweredProblem
 from .bilevel2mpcc import Bilevel2MPCC, KKTSolution
+from .multiplier_bounds import multiplier_box
 from .program import ASSUMED_RADIUS, SingleLevelProgram, bound_program
 from .reduction import Reduction
 
@@ -152,7 +153,33 @@ class Bilevel2SOS1KKT(Reduction):
                                   lb=mpcc.lbw.copy(), ub=mpcc.ubw.copy(), names=tuple(names), integer=self.integer,
                                   sos1=pairs, eq_names=tuple(eq_names), ineq_names=tuple(ineq_names),
                                   info={"cq": cq.kind, "cq_reason": cq.reason})
-        prog = bound_program(prog, self.derive_box, ref, self.radius)
+        mult = np.zeros(prog.n, bool)
+        mult[b["lam"].start:b["mu"].stop] = True
+        report: dict = {}
+
+        def vertices(lo: np.ndarray, hi: np.ndarray, tighten: Callable) -> tuple[np.ndarray, np.ndarray, str]:
+            """Multiplier bounds from the dual vertices over the (x, y) box derived so far; where that box
+            is not enough, LP bounds on the unbounded x, y (linear ones get none in the first pass)."""
+            lo2, hi2 = np.full(prog.n, -np.inf), np.full(prog.n, np.inf)
+            if np.all(np.isfinite(lo[mult]) & np.isfinite(hi[mult])):
+                report["how"] = "from the affine rows (simple bounds / LP propagation)"
+                return lo2, hi2, ""
+            xy = np.r_[b["x"].start:b["y"].stop]
+            box = multiplier_box(lp, self.p, lo[xy], hi[xy])
+            open_xy = np.zeros(prog.n, bool)
+            open_xy[xy] = ~(np.isfinite(lo[xy]) & np.isfinite(hi[xy]))
+            if not box.derived and box.box_limited and open_xy.any():
+                lo, hi = tighten(open_xy)
+                box = multiplier_box(lp, self.p, lo[xy], hi[xy])
+            lo2[b["lam"]], hi2[b["lam"]] = box.lam_lo, box.lam_hi
+            lo2[b["mu"]], hi2[b["mu"]] = box.mu_lo, box.mu_hi
+            report.update(how=box.reason, supports=box.supports)
+            return lo2, hi2, "multiplier bounds from dual vertices"
+
+        prog = bound_program(prog, self.derive_box, ref, self.radius, defer=mult, refine=vertices)
+        idx = np.flatnonzero(mult)
+        prog.info["multiplier_bounds"] = {**report, "derived": [prog.names[i] for i in idx if i not in prog.assumed],
+                                          "assumed": [prog.names[i] for i in idx if i in prog.assumed]}
         return prog, inv
 
     def invert(self, w: np.ndarray, inverse_data: dict) -> KKTSolution:

@@ -160,14 +160,20 @@ def propagate_bounds(ineq: list[tuple[np.ndarray, float]], eq: list[tuple[np.nda
 
 
 def bound_program(prog: SingleLevelProgram, derive_box: Callable[..., tuple[np.ndarray, np.ndarray, str]] | None = None,
-                  ref: np.ndarray | None = None, radius: float = ASSUMED_RADIUS) -> SingleLevelProgram:
+                  ref: np.ndarray | None = None, radius: float = ASSUMED_RADIUS, *,
+                  defer: np.ndarray | None = None,
+                  refine: Callable[..., tuple[np.ndarray, np.ndarray, str]] | None = None
+                  ) -> SingleLevelProgram:
     """The program with bounds derived from its affine rows and, for a variable in a nonlinear term
     that stays unbounded, an assumed box |w_i - ref_i| <= radius (1 + |ref_i|).
 
     The derivation is :func:`propagate_bounds` (LPs only for variables in nonlinear terms), or an
     injected ``derive_box(ineq, eq, n)`` over all variables. Variables that appear only linearly need
     no bounds: SCIP handles them, and a free direction there is reported by SCIP as unboundedness,
-    not hidden by a box.
+    not hidden by a box. ``refine(lo, hi, tighten) -> (lo', hi', how)`` derives further bounds from the
+    first box (e.g. multipliers from dual vertices), and may call ``tighten(mask) -> (lo, hi)`` for LP
+    bounds on more variables (those in ``mask``, e.g. linear ones it needs bounded); the variables in
+    the mask ``defer`` get their LPs only after it, and only where it left them unbounded.
     """
     ineq, eq = affine_rows(prog)
     ineq = ineq + [(np.eye(prog.n)[i], -prog.lb[i]) for i in range(prog.n) if np.isfinite(prog.lb[i])]
@@ -175,11 +181,38 @@ def bound_program(prog: SingleLevelProgram, derive_box: Callable[..., tuple[np.n
     nonlin = nonlinear_columns(prog)
     for a, b in prog.sos1:  # SCIP's SOS1 handling misjudges feasibility with huge or infinite bounds
         nonlin[a] = nonlin[b] = True  # (measured: a feasible KKT system called infeasible at bounds 1e6)
+    defer = np.zeros(prog.n, bool) if defer is None or derive_box is not None else np.asarray(defer, bool)
     if derive_box is None:
-        lo, hi, how = propagate_bounds(ineq, eq, prog.n, nonlin)
+        lo, hi, how = propagate_bounds(ineq, eq, prog.n, nonlin & ~defer)
     else:
         lo, hi, how = derive_box(ineq, eq, prog.n)
     lo, hi = np.maximum(lo, prog.lb) + 0.0, np.minimum(hi, prog.ub) + 0.0
+    def tighten(mask: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+        box = [(np.eye(prog.n)[i], -lo[i]) for i in range(prog.n) if np.isfinite(lo[i])] + \
+              [(-np.eye(prog.n)[i], hi[i]) for i in range(prog.n) if np.isfinite(hi[i])]
+        lo3, hi3, how3 = propagate_bounds(ineq + box, eq, prog.n, np.asarray(mask, bool))
+        return np.maximum(lo, lo3), np.minimum(hi, hi3), how3
+
+    if refine is not None:
+        extra: list[str] = []
+
+        def tighten_more(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            nonlocal lo, hi
+            lo, hi, how3 = tighten(mask, lo, hi)
+            extra.append(how3)
+            return lo.copy(), hi.copy()
+
+        lo2, hi2, how2 = refine(lo.copy(), hi.copy(), tighten_more)
+        if any("LP" in h for h in extra) and "LP" not in how:
+            how += " + LP bound propagation"
+        if np.any(lo2 > lo) or np.any(hi2 < hi):
+            how += f" + {how2}"
+        lo, hi = np.maximum(lo, lo2), np.minimum(hi, hi2)
+    still = defer & nonlin & ~(np.isfinite(lo) & np.isfinite(hi))
+    if np.any(still):
+        lo, hi, how3 = tighten(still, lo, hi)
+        if "LP" in how3 and "LP" not in how:
+            how += " + LP bound propagation"
     cross = lo > hi
     if np.any(cross):  # a variable pinned to one point may cross by LP rounding: keep that point
         mid = (lo[cross] + hi[cross]) / 2
@@ -201,3 +234,9 @@ def bound_program(prog: SingleLevelProgram, derive_box: Callable[..., tuple[np.n
         src += (f"; assumed |w_i - ref_i| <= {radius:g} (1 + |ref_i|) for "
                 + ", ".join(prog.names[i] for i in assumed))
     return replace(prog, lb=a_lo, ub=a_hi, assumed=tuple(assumed), derived_lb=lo, derived_ub=hi, bound_source=src)
+
+
+def box_report(prog: SingleLevelProgram) -> list[dict]:
+    """The assumed entries of ``prog``'s box, for ``r.info["assumed_box"]``."""
+    return [{"variable": prog.names[i], "lb": float(prog.lb[i]), "ub": float(prog.ub[i]),
+             "derived_lb": float(prog.derived_lb[i]), "derived_ub": float(prog.derived_ub[i])} for i in prog.assumed]

@@ -136,3 +136,193 @@ def bounding_scheme(lower_bound: Callable[[list[np.ndarray], float], tuple[str, 
         if extra_cuts is not None:
             cuts += [np.asarray(c, float) for c in extra_cuts(x, yk)]
     return done("time_limit", f"iteration limit ({max_iter}) reached")
+
+
+LBP_FEASTOL = 1e-8      # SCIP's feastol in the relaxations (1e-9 stalls on cuts tight at a point)
+
+
+def _dep(block: Any, v: Any) -> list[bool]:
+    import casadi as ca
+    return [bool(ca.depends_on(block[i], v)) for i in range(int(block.numel()))]
+
+
+def round_integers(x: np.ndarray, ints: tuple[int, ...]) -> np.ndarray:
+    x = np.asarray(x, float).copy()
+    if ints:
+        x[list(ints)] = np.round(x[list(ints)])
+    return x
+
+
+class HighPointBounding:
+    """The scheme's subproblems for one bilevel problem, each a SCIP solve (``solve.scip``) of a program
+    from ``reformulate.global_kkt``: the high-point relaxation with value-function cuts (plain where y_k
+    is feasible at every x of the leader box, else disjunctive), the follower at x_k, the optimistic
+    eps-optimal reply, interior follower points. What needs a later stage is injected: ``certify(x, y)``
+    (the follower certificate, whose ``passed`` accepts an incumbent) and ``follower_global(x, time_limit)``
+    (``certify.global_follower``). ``left()`` is the time left of the caller's budget.
+
+    Refuses (``MethodError``) a leader without derivable finite bounds: the scheme needs a compact set.
+    """
+
+    def __init__(self, lp: Any, p: np.ndarray, ints: tuple[int, ...], names: tuple[list[str], list[str]],
+                 radius: float, *, left: Callable[[], float], seed: int, gap_tol: float,
+                 certify: Callable[[np.ndarray, np.ndarray], Any], follower_global: Callable[..., Any],
+                 leader_box: tuple[np.ndarray, np.ndarray]):
+        from ..errors import MethodError
+        from ..reformulate.global_kkt import Bilevel2HighPoint
+        self.lp, self.p, self.ints, self.radius = lp, p, ints, radius
+        self.xn, self.yn = names
+        self.left, self.seed, self.gap_tol = left, seed, gap_tol
+        self.certify, self.follower_global, self.leader_box = certify, follower_global, leader_box
+        self.hpr0, _ = Bilevel2HighPoint(p, None, ints, leader_names=self.xn, follower_names=self.yn,
+                                         radius=radius).apply(lp)
+        assumed_x = [self.hpr0.names[i] for i in self.hpr0.assumed if i < lp.n_x]
+        if assumed_x:
+            raise MethodError(f"method='global': the bounding scheme for nonconvex followers needs a compact leader "
+                              f"set, but no finite bound can be derived for {assumed_x}; add bounds on these leader "
+                              "variables")
+        self.xbox = (self.hpr0.lb[:lp.n_x], self.hpr0.ub[:lp.n_x])
+        self.assumed_y = [self.hpr0.names[i] for i in self.hpr0.assumed if i >= lp.n_x]
+        self.xrows = [j for j, d in enumerate(_dep(lp.g, lp.x)) if d]
+        self.h_dep = any(_dep(lp.h, lp.x))
+        self.last: dict[str, Any] = {}
+        self._plain: dict[tuple, bool] = {}
+
+    def _solve(self, prog: Any, time_limit: float, **kw: Any) -> Any:
+        from .scip import solve_program
+        return solve_program(prog, time_limit=time_limit, seed=self.seed, **kw)
+
+    def plain(self, yk: np.ndarray) -> bool:
+        """y_k feasible at every x of the leader box: the plain cut; else the disjunctive one."""
+        key = tuple(np.round(np.asarray(yk, float), 12))
+        if key not in self._plain:
+            self._plain[key] = not self.xrows or self.feasible_for_every_x(yk)[0]
+        return self._plain[key]
+
+    def lower_bound(self, cuts: list[np.ndarray], upper: float) -> tuple[str, float, np.ndarray | None]:
+        from ..errors import UnsupportedExpressionError
+        from ..reformulate.global_kkt import Bilevel2HighPoint
+        red = Bilevel2HighPoint(self.p, None, self.ints, cuts=cuts, leader_names=self.xn, follower_names=self.yn,
+                                radius=self.radius, plain=[self.plain(c) for c in cuts], xrows=self.xrows)
+        cutoff = upper - 0.5 * self.gap_tol * (1 + abs(upper)) if math.isfinite(upper) else None
+        try:
+            prog, inv = red.apply(self.lp)
+            sol = self._solve(prog, min(self.left(), max(2.0, self.left() / 3)), feastol=LBP_FEASTOL,
+                              rel_gap=self.gap_tol / 4, abs_gap=self.gap_tol / 4, objlimit=cutoff)
+        except UnsupportedExpressionError as exc:
+            self.last["error"] = str(exc)
+            return "unsupported", -math.inf, None
+        self.last["sol"] = sol
+        if sol.status == "infeasible" and cutoff is not None:
+            return "infeasible", cutoff, None  # no point of the relaxation below the cutoff
+        if sol.w is None:
+            return sol.status, sol.dual, None
+        x, _ = red.invert(sol.w, inv)
+        lo, hi = self.leader_box  # SCIP's x may sit outside its bounds by the feasibility tolerance
+        return sol.status, sol.dual, round_integers(np.clip(x, lo, hi), self.ints)
+
+    def follower(self, x: np.ndarray) -> tuple[str, float, np.ndarray | None]:
+        r = self.follower_global(x, time_limit=min(10.0, self.left()))
+        if r.on_assumed_bound:
+            return "on_assumed_bound", r.phi_upper, None
+        return r.status, r.phi_upper, r.y
+
+    def cut_valid(self, yk: np.ndarray) -> tuple[bool, str]:
+        if self.h_dep:
+            return False, "a follower equality depends on x (no valid disjunctive cut is implemented for it)"
+        return True, "plain cut" if self.plain(yk) else "disjunctive cut"
+
+    def upper_bound(self, x: np.ndarray, phi: float, yk: np.ndarray) -> tuple[float, Any] | None:
+        """Certified points at x (the optimistic eps-optimal reply, and y_k), at x rounded to 6, 3 and 2
+        decimals (an optimum at a point like x = 0, where the follower's reply jumps, is met by the
+        relaxation only approximately), each reply also rounded to 6 decimals (a reply like y = -1 is
+        returned by SCIP only to its tolerance). Every candidate is judged by the certificate alone."""
+        from ..errors import UnsupportedExpressionError
+        from ..reformulate.global_kkt import fixed_leader_program
+        lp, best = self.lp, None
+        points = [(x, phi, yk)]
+        for d in (6, 3, 2):
+            snapped = round_integers(np.round(x, d), self.ints) + 0.0
+            if any(np.array_equal(snapped, q[0]) for q in points):
+                continue
+            st, phi_s, y_s = self.follower(snapped)
+            if st == "optimal" and y_s is not None:
+                points.append((snapped, phi_s, y_s))
+        for xc, ph, yc in points:
+            cands = [yc]
+            try:
+                s = self._solve(fixed_leader_program(lp, self.p, xc, ph, 1e-10 * (1 + abs(ph)), None),
+                                min(10.0, self.left()))
+                if s.w is not None:
+                    cands.insert(0, s.w)
+            except UnsupportedExpressionError:
+                pass
+            cands += [np.round(c, 6) + 0.0 for c in cands if not np.array_equal(np.round(c, 6), c)]
+            for y in cands:
+                F = float(lp.evaluate("upper_objective", xc, y, self.p)[0])
+                if best is not None and F >= best[0]:
+                    continue
+                cert = self.certify(xc, y)
+                if cert.passed:
+                    best = (F, (xc.copy(), np.asarray(y, float).copy(), cert))
+        return best
+
+    def extra_cuts(self, x: np.ndarray, yk: np.ndarray) -> list[np.ndarray]:
+        """Where y_k sits on an x-dependent boundary (g_j(x_k, y_k) < delta), cuts at the minimisers of the
+        follower with those rows tightened to g_j >= delta, delta = 1e-1, 1e-2, 1e-3: each is a valid
+        follower point on a neighbourhood of x_k, so its cut bites at x_k
+        (``reformulate.global_kkt.interior_follower_program``)."""
+        from ..errors import UnsupportedExpressionError
+        from ..reformulate.global_kkt import interior_follower_program
+        if not self.xrows:
+            return []
+        gv = self.lp.evaluate("lower_ineq", x, yk, self.p)
+        out = []
+        for d in (1e-1, 1e-2, 1e-3):
+            rows = [j for j in self.xrows if gv[j] < d]
+            if not rows:
+                continue
+            try:
+                s = self._solve(interior_follower_program(self.lp, self.p, x, rows, d), min(5.0, self.left()))
+            except UnsupportedExpressionError:
+                return out
+            if s.w is not None and s.status == "optimal" and self.plain(s.w) is not None:
+                out.append(s.w)
+        return out
+
+    def feasible_for_every_x(self, yk: np.ndarray) -> tuple[bool, str]:
+        """Is y_k follower-feasible at every x of the leader box? min_x g_j(x, y_k) >= 0 by SCIP for each
+        x-dependent row; an x-dependent equality is not checked (refused)."""
+        import casadi as ca
+
+        from ..errors import UnsupportedExpressionError
+        from ..reformulate.program import SingleLevelProgram
+        lp = self.lp
+        if self.h_dep:
+            return False, "a follower equality depends on x"
+        yd = ca.DM(np.asarray(yk, float))
+        for j, dep in enumerate(_dep(lp.g, lp.x)):
+            if not dep:
+                if float(lp.evaluate("lower_ineq", lp.x_start, yk, self.p)[j]) < -1e-9:
+                    return False, f"g[{lp.g_names[j]}] < 0 at y_k"
+                continue
+            gj = ca.substitute(lp.g[j], lp.y, yd)
+            lo, hi = self.xbox
+            prog = SingleLevelProgram(w=lp.x, p=lp.p, p_value=self.p, objective=gj, eq=ca.SX(0, 1),
+                                      ineq=ca.SX(0, 1), lb=lo.copy(), ub=hi.copy(), names=tuple(self.xn),
+                                      integer=self.ints, derived_lb=lo.copy(), derived_ub=hi.copy())
+            try:
+                s = self._solve(prog, min(5.0, self.left()))
+            except UnsupportedExpressionError as exc:
+                return False, str(exc)
+            if not (s.status == "optimal" and s.dual >= -1e-9):
+                return False, f"min over the leader box of g[{lp.g_names[j]}](x, y_k) = {s.dual:.3g} < 0"
+        return True, "y_k is feasible at every x of the leader box"
+
+    def run(self, start: dict, time_limit: float) -> BoundingResult:
+        """The scheme from the KKT stage's start ({"cuts", "lower", "incumbent"}: see the route)."""
+        inc = start.get("incumbent")
+        return bounding_scheme(self.lower_bound, self.follower, self.cut_valid, self.upper_bound,
+                               extra_cuts=self.extra_cuts, cuts=start.get("cuts", []),
+                               lower=start.get("lower", -math.inf), upper=inc[0] if inc else math.inf,
+                               incumbent=inc[1] if inc else None, gap_tol=self.gap_tol, time_limit=time_limit)

@@ -187,3 +187,24 @@ def quiet_soplex() -> Any:
             keep = [ln for ln in tmp.read().decode(errors="replace").splitlines(True) if _NOISE not in ln]
             if keep:
                 sys.stderr.write("".join(keep))
+
+
+def solve_retrying(prog: SingleLevelProgram, *, time_limit: float, seed: int, gap: float) -> ScipSolution:
+    """``solve_program`` closing the gap to ``gap`` (absolute and relative); when SCIP's LP solver gives
+    up ("error"), once more with another seed and variable permutation."""
+    sol = solve_program(prog, time_limit=time_limit, seed=seed, rel_gap=gap, abs_gap=gap)
+    if sol.status == "error":
+        sol = solve_program(prog, time_limit=time_limit, seed=seed + 7, rel_gap=gap, abs_gap=gap)
+    return sol
+
+
+def slater_cq(lp: Any, p: np.ndarray, cq: Any, time_limit: float) -> Any:
+    """The follower CQ ``cq`` ("convex_fixed_set": x-free, concave nonlinear rows) settled by a Slater point:
+    max t s.t. g_i >= t on the nonlinear rows (``reformulate.global_kkt.slater_program``) by SCIP; t > 0 holds."""
+    from ..reformulate.global_kkt import FollowerCQ, slater_program
+    sol = solve_program(slater_program(lp, p, cq.nonlinear_rows, None), time_limit=time_limit)
+    if sol.status == "optimal" and sol.primal < -1e-7:  # max t = -primal > 0: a strictly feasible point
+        return FollowerCQ("convex_fixed_set", f"follower constraints independent of x and concave in y, with a "
+                          f"Slater point (min_i g_i = {-sol.primal:.3g} > 0 over the nonlinear rows)")
+    return FollowerCQ(None, "follower constraints concave in y but no Slater point was found "
+                      f"(SCIP: {sol.status}, max min_i g_i = {-sol.primal:.3g})")
