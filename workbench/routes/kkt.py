@@ -23,21 +23,9 @@ from ..result import BilevelResult
 from ..status import SolverStats, Status, failure_from_ipopt
 from ..certify import leader_box
 from ..certify.limits import approach_infimum, unbounded_ray
-from ..solve import FollowerSolver, box_from_constraints
+from ..solve import FollowerSolver, leader_starts
 from .search import Search
 
-
-
-def leader_starts(lp: LoweredProblem, x0: np.ndarray, n: int, seed: int) -> list[np.ndarray]:
-    """The user's x0, then random points in the leader's box (or around x0)."""
-    rng = np.random.default_rng(seed)
-    lo, hi = box_from_constraints(lp, "x")
-    a = np.where(np.isfinite(lo), lo, np.where(np.isfinite(hi), np.minimum(hi, x0) - 5 * (1 + np.abs(x0)), x0 - 5 * (1 + np.abs(x0))))
-    b = np.where(np.isfinite(hi), hi, np.where(np.isfinite(lo), np.maximum(lo, x0) + 5 * (1 + np.abs(x0)), x0 + 5 * (1 + np.abs(x0))))
-    starts = [np.asarray(x0, float)]
-    for _ in range(max(n - 1, 0)):
-        starts.append(a + (b - a) * rng.random(lp.n_x))
-    return starts
 
 
 def solve_kkt(problem: Any, relaxation: "str | Relaxation" = "scholtes", parameters: Mapping | None = None,

@@ -29,7 +29,7 @@ from ..result import BilevelResult
 from ..status import SolverStats
 from ..solve import FollowerSolver, IpoptSolver
 from ..solve.ipopt import WARM_OPTIONS
-from .kkt import leader_starts
+from ..solve.starts import leader_starts
 
 EPS_SCHEDULE = (1e-2, 1e-4, 1e-6, 1e-8)
 

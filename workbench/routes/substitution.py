@@ -26,7 +26,7 @@ from ..certify.certificate import FEAS_TOL, GAP_TOL
 from ..result import BilevelResult
 from ..status import SolverStats
 from ..solve import IpoptSolver
-from .kkt import leader_starts
+from ..solve.starts import leader_starts
 
 
 def _exact_candidates(problem: Any, rm: ReactionMap, pvals: dict) -> list | None:
