@@ -9,8 +9,6 @@ per problem (``lp.cached``).
 """
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from ..certify import Certificate, leader_box

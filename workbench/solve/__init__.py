@@ -1,4 +1,4 @@
-"""Stage 4: numeric solvers (Ipopt via CasADi): follower solves, the eps-homotopy."""
+"""Stage 4: numeric solvers (Ipopt via CasADi): follower solves, the eps-homotopy, start points."""
 from .follower import FollowerSolution, FollowerSolver, box_from_constraints
 from .homotopy import Homotopy, HomotopyResult, HomotopyStep
 from .ipopt import STATUS_MAP, IpoptResult, IpoptSolver
