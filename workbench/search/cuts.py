@@ -90,7 +90,7 @@ def cut_loop(pool: CandidatePool, polish: Homotopies, x0, y0) -> None:
             break
         found += value_function_cuts(pool, xs, ys)
     for point, cert in found:
-        pool.add(point.x, point.y, point.lam, point.mu, cert, Origin(-1, "Solve_Succeeded"))
+        pool.add(point, cert, Origin(-1, "Solve_Succeeded"))
         if cert.better_y is not None:
             pool.add_cut(cert.better_y)
     passed = [Start(point) for point, cert in found if cert.passed]

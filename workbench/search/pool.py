@@ -16,7 +16,6 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-import casadi as ca
 import numpy as np
 
 from ..certify import Certificate, certify, follower_is_convex, infeasibility
@@ -24,6 +23,7 @@ from ..certify.certificate import FEAS_TOL
 from ..certify.implement import implemented_point
 from ..certify.limits import ExactValue
 from ..lower import LoweredProblem
+from ..reformulate.high_point import HighPointRelaxation
 from ..solve import FollowerSolver
 from ..values import Point
 from .selection import optimistic_reply
@@ -94,7 +94,7 @@ class CandidatePool:
                  ipopt_options: dict | None = None, deadline: float | None = None):
         self.lp, self.p, self.follower = lp, p, follower
         self.cert_opts, self.ipopt_options, self.deadline = cert_opts, ipopt_options, deadline
-        self.cuts_ok = not ca.depends_on(ca.vertcat(lp.g, lp.h), lp.x)
+        self.cuts_ok = HighPointRelaxation().accepts(lp)  # g, h independent of x: every y_k is a valid cut
         self.cuts: list[np.ndarray] = []
         self.candidates: list[Candidate] = []
         self.rows: list[dict] = []          # the homotopy steps: ``r.log``
@@ -161,12 +161,13 @@ class CandidatePool:
             opts["global_time"] = min(opts.get("global_time", 10.0), max(self.deadline - time.monotonic(), 0.5))
         return certify(self.lp, x, y, self.p, lam, self.follower, mu=mu, follower_convex=convex, **opts)
 
-    def add(self, x, y, lam, mu, cert: Certificate, origin: Origin) -> Candidate:
+    def add(self, point: Point, cert: Certificate, origin: Origin) -> Candidate:
         """Keep a certified point; its multipliers are the ones the certificate checked."""
+        lam, mu = point.lam, point.mu
         if cert.lam is not None:
             lam, mu = cert.lam, cert.mu if cert.mu is not None else mu
-        upper = float(self.lp.evaluate("upper_objective", x, y, self.p)[0])
-        point = Point(x, y, np.asarray(lam, float), np.asarray(mu, float))
+        upper = float(self.lp.evaluate("upper_objective", point.x, point.y, self.p)[0])
+        point = Point(point.x, point.y, np.asarray(lam, float), np.asarray(mu, float))
         c = Candidate(point, upper, cert, origin, PROVEN if cert.passed else UNPROVEN)
         self.candidates.append(c)
         return c
@@ -196,7 +197,7 @@ class CandidatePool:
         cert = self.certify(xp, ye, lame, mue)
         origin = Origin(start, solver_status, leader_stationarity,
                         raw_x=x if moved else None, raw_upper=raw_upper if moved else None)
-        return self.add(xp, ye, lame if lame is not None else lam, mue if mue is not None else mu, cert, origin)
+        return self.add(Point(xp, ye, lame if lame is not None else lam, mue if mue is not None else mu), cert, origin)
 
     def evaluate_exact(self, x, y_guess) -> ExactValue | None:
         """F at the exact bilevel point for leader x (for the attainment and unboundedness probes)."""

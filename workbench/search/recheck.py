@@ -39,7 +39,7 @@ def select_optimistically(pool: CandidatePool, c: Candidate) -> None:
     fs = pool.follower.solve(c.x, p, y)  # multipliers of the selected reply
     cert = pool.certify(c.x, y, fs.lam if fs.success else None, fs.mu if fs.success else None)
     if cert.passed:
-        pool.add(c.x, y, fs.lam if fs.success else c.lam, fs.mu if fs.success else c.mu, cert,
+        pool.add(Point(c.x, y, fs.lam if fs.success else c.lam, fs.mu if fs.success else c.mu), cert,
                  Origin(-3, c.origin.solver_status))
         pool.replace(c, replace(c, status=SUPERSEDED, notes=c.notes + (
             "superseded by the optimistic choice in the follower's optimal set",)))

@@ -128,6 +128,6 @@ def sample_and_polish(pool: CandidatePool, polish: Homotopies, x0, y0, seed: int
         feasible = [s for s in feasible if s.upper < margin]
     for s in feasible:
         pt = s.point
-        pool.add(pt.x, pt.y, pt.lam, pt.mu, pool.certify(pt.x, pt.y, pt.lam, pt.mu), Origin(-2, "Solve_Succeeded"))
+        pool.add(pt, pool.certify(pt.x, pt.y, pt.lam, pt.mu), Origin(-2, "Solve_Succeeded"))
     if feasible and not pool.late():
         polish([Start(s.point) for s in feasible], rnd=-1)
