@@ -17,7 +17,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1] / "workbench"
 ORDER = ["errors", "values", "status", "printing", "result", "model", "bolib", "lower", "reformulate", "solve", "certify",
-         "sensitivity", "analysis", "display", "parallel", "routes", "bench", "templates", "demo", "__main__"]
+         "sensitivity", "analysis", "display", "search", "parallel", "routes", "bench", "templates", "demo", "__main__"]
 FACADES = {"workbench.model.base", "workbench.model.problem", "workbench.model.vector", "workbench.result", "workbench.printing"}
 
 

@@ -111,3 +111,32 @@ def test_uniqueness_accepts_a_result():
     p = wb.BilevelProblem([x], [y], x + y, (y - x) ** 2 / 2, upper_constraints=[x >= 0, x <= 1])
     rep = follower_uniqueness(p, p.solve(method="substitution"))
     assert rep.singleton is True and rep.minimizers[0][0] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_pessimistic_inner_nlp_extremes_over_the_optimal_face():
+    # The inner NLP of reformulate/pessimistic_inner.py, solved directly. Follower (x - 1) y on [0, 1]:
+    # at x = 1 the cost vanishes, Y*(1) = [0, 1] (phi = 0), and F = -x y = -y there, so
+    # max_{Y*} F = 0 at y = 0 (pessimistic) and min_{Y*} F = -1 at y = 1 (optimistic).
+    # At x = 1/2, Y*_delta = [1 - 2 delta, 1]: both extremes are F = -1/2 (to 1e-9).
+    from workbench.lower import lower
+    from workbench.reformulate.pessimistic_inner import PessimisticInner
+    from workbench.solve import IpoptSolver
+    from workbench.solve.ipopt import TIGHT_OPTIONS
+
+    prob = stackelberg_price()
+    lp, p = lower(prob), prob.parameter_vector(None)
+    reduction = PessimisticInner()
+    nlp, inv = reduction.apply(lp)
+    assert nlp.n_x == 1 and nlp.n_p == 3 and nlp.n_g == 3   # y; [x, sign, level]; y >= 0, 1 - y >= 0, level - f >= 0
+    solver = IpoptSolver(nlp, TIGHT_OPTIONS)
+
+    def extreme(x_val, sign, phi, delta=1e-9):
+        r = solver.solve([0.5], reduction.parameters([x_val], p, sign, phi + delta))
+        assert r.success
+        y_val = reduction.invert(r.w, inv)
+        return float(-x_val * y_val[0])
+
+    assert extreme(1.0, -1.0, 0.0) == pytest.approx(0.0, abs=1e-7)
+    assert extreme(1.0, 1.0, 0.0) == pytest.approx(-1.0, abs=1e-7)
+    assert extreme(0.5, -1.0, -0.5) == pytest.approx(-0.5, abs=1e-7)
+    assert extreme(0.5, 1.0, -0.5) == pytest.approx(-0.5, abs=1e-7)

@@ -17,9 +17,8 @@ from typing import Any, Callable
 import numpy as np
 import sympy as sp
 
-from ..certify import follower_starts
 from ..lower import lower
-from ..solve import FollowerSolver
+from ..solve import FollowerSolver, follower_starts
 from .reaction import NoClosedFormError, ReactionMap, reaction_map
 
 

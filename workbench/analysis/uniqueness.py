@@ -25,10 +25,10 @@ import numpy as np
 from scipy.linalg import null_space
 from scipy.optimize import linprog
 
-from ..certify import follower_is_convex, follower_starts
+from ..certify import follower_is_convex
 from ..lower import lower
 from ..reformulate.bilevel2mpcc import lagrangian
-from ..solve import FollowerSolver
+from ..solve import FollowerSolver, follower_starts
 
 
 @dataclass

@@ -23,6 +23,7 @@ import numpy as np
 from ..lower import LoweredProblem
 from ..printing import LatexPrintable, aligned, number, text
 from ..solve import FollowerSolver, box_from_constraints
+from ..solve.starts import follower_starts
 from .convexity import follower_is_convex
 from .residuals import KKTResiduals, infeasibility, kkt_residuals, leader_bound_violation
 
@@ -86,28 +87,6 @@ class Certificate(LatexPrintable):
             d[k] = None if d[k] is None else np.asarray(d[k]).tolist()
         d["reasons"], d["notes"] = list(self.reasons), list(self.notes)
         return d
-
-
-def follower_starts(lp: LoweredProblem, y: np.ndarray, n_random: int, seed: int = 0,
-                    grid: int = 0) -> list[np.ndarray]:
-    """The returned y, the declared start, zero, the box centre and random points in the box.
-
-    The box is the follower's simple bounds where declared, else y +- 10 (1 + |y|).
-    """
-    rng = np.random.default_rng(seed)
-    lo, hi = box_from_constraints(lp, "y")
-    starts = [np.asarray(y, float), lp.y_start, np.zeros(lp.n_y)]
-    span = 10 * (1 + np.abs(y))
-    a = np.where(np.isfinite(lo), lo, np.where(np.isfinite(hi), np.minimum(hi, y) - span, y - span))
-    b = np.where(np.isfinite(hi), hi, np.maximum(a, y) + span)
-    starts.append((a + b) / 2)
-    for _ in range(n_random):
-        starts.append(a + (b - a) * rng.random(lp.n_y))
-    if grid and lp.n_y <= 2:  # a small follower also gets a grid over its box
-        axes = [np.linspace(a[i], b[i], grid) for i in range(lp.n_y)]
-        starts += [np.array(pt) for pt in np.stack(np.meshgrid(*axes), -1).reshape(-1, lp.n_y)]
-    return starts
-
 
 
 def leader_box(lp: LoweredProblem) -> tuple[np.ndarray, np.ndarray]:

@@ -47,7 +47,8 @@ def solve_kkt_multipliers(problem: Any, relaxation: "str | Relaxation" = "scholt
                           n_grid: int = 21, n_homotopies: int = 4, certify_starts: int = 8, gap_tol: float = GAP_TOL,
                           feas_tol: float = FEAS_TOL, **_ignored: Any) -> BilevelResult:
     """The KKT route for a leader that uses follower multipliers (see module docstring)."""
-    from .kkt import _check_smooth, leader_starts
+    from ..solve.starts import leader_starts
+    from .kkt import _check_smooth
     t0 = time.monotonic()
     deadline = None if time_limit is None else t0 + time_limit
     scheme = Relaxation.parse(relaxation)

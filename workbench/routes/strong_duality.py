@@ -24,8 +24,8 @@ from ..reformulate.lp_dual import FORMULATION, Bilevel2StrongDuality
 from ..result import BilevelResult
 from ..solve import FollowerSolver, Homotopy
 from ..status import SolverStats
+from ..solve.starts import leader_starts
 from ..values import Point
-from .kkt import leader_starts
 
 EPS_SCHEDULE = (1e-2, 1e-4, 1e-6, 1e-8)
 

@@ -22,8 +22,8 @@ from ..model.protocol import Problem
 from ..reformulate.substitution import Substitution
 from ..result import BilevelResult
 from ..solve import IpoptSolver
+from ..solve.starts import leader_starts
 from ..status import SolverStats
-from .kkt import leader_starts
 
 SINGLETON = "strictly convex follower: Y*(x) = {y*(x)} for every x"
 
