@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -10,6 +10,9 @@ from .errors import SolverFailure
 from .printing import LatexPrintable, aligned, number, text
 from .status import FAILED, INF_OR_UNB, SolverStats, Status
 from .values import MultiplierMap, Point
+
+if TYPE_CHECKING:  # annotations only
+    from .model.protocol import Problem
 
 
 class _Unset:
@@ -62,7 +65,7 @@ class BilevelResult(LatexPrintable):
     """
 
     status: Status
-    problem: Any
+    problem: Problem
     method: str
     x: np.ndarray | None = None
     y: np.ndarray | None = None

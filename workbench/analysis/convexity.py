@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sympy as sp
@@ -26,6 +26,9 @@ from ..errors import MethodError
 from ..lower import lower
 from ..solve import box_from_constraints
 from .reduced import ReducedObjective, reduced_objective
+
+if TYPE_CHECKING:  # annotations only
+    from ..model.problem import BilevelProblem
 
 
 @dataclass
@@ -88,7 +91,7 @@ class ConvexityVerdict:
         return self.summary()
 
 
-def _region(problem: Any, region: Any) -> dict:
+def _region(problem: BilevelProblem, region: Any) -> dict:
     syms = problem.leader
     if region is None:
         lo, hi = box_from_constraints(lower(problem), "x")
@@ -187,7 +190,7 @@ def _counterexample(ro: ReducedObjective, region: dict, found) -> MidpointCounte
                                   (ev[0] + ev[1]) / 2, float(viol))
 
 
-def check_convexity(problem: Any, region: Any = None, parameters: Any = None,
+def check_convexity(problem: BilevelProblem, region: Any = None, parameters: Any = None,
                     levels: tuple = (2, 4, 8, 16, 32, 64), tol: float = 1e-9, seed: int = 0) -> ConvexityVerdict:
     """Convexity of Phi(x) = F(x, y*(x)) on ``region`` ({x: (lo, hi)}, (lo, hi), or None = leader box)."""
     box = _region(problem, region)

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 import sympy as sp
 
 from ..lower import lower
 from ..solve import box_from_constraints
+
+if TYPE_CHECKING:  # annotations only
+    from ..model.problem import BilevelProblem
 
 
 @dataclass
@@ -51,7 +54,7 @@ class FollowerConvexity:
         return "**Follower convexity**\n\n" + self.text
 
 
-def _pieces(problem: Any, values: dict) -> list[tuple[str, sp.Expr, int]]:
+def _pieces(problem: BilevelProblem, values: dict) -> list[tuple[str, sp.Expr, int]]:
     """(label, expression, sign): sign +1 needs a PSD Hessian, -1 NSD, 0 zero Hessian."""
     out = [("lower objective f", problem.f.subs(values), 1)]
     out += [(f"lower constraint {c.name!r} ({c.source})", c.expr.subs(values), -1) for c in problem.g]
@@ -105,7 +108,7 @@ def _symbolic(M: sp.Matrix) -> tuple[bool | None, str]:
     return None, "Hessian depends on the variables; PSD not decided symbolically"
 
 
-def _sample_box(problem: Any, values: dict, n: int, seed: int) -> np.ndarray:
+def _sample_box(problem: BilevelProblem, values: dict, n: int, seed: int) -> np.ndarray:
     lp = lower(problem)
     rng = np.random.default_rng(seed)
     cols = []
@@ -119,7 +122,7 @@ def _sample_box(problem: Any, values: dict, n: int, seed: int) -> np.ndarray:
     return np.hstack(cols)
 
 
-def follower_convexity(problem: Any, parameters: Mapping | None = None, n_samples: int = 400,
+def follower_convexity(problem: BilevelProblem, parameters: Mapping | None = None, n_samples: int = 400,
                        seed: int = 0, tol: float = 1e-9) -> FollowerConvexity:
     """Convexity of the follower in y: proof where SymPy can, counterexample by sampling otherwise."""
     values = dict(zip(problem.parameter_symbols, problem.parameter_vector(parameters)))

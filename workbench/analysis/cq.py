@@ -20,7 +20,7 @@ the leader could pick among them, so "the" bilevel optimum is not defined.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Hashable, Mapping
+from typing import TYPE_CHECKING, Any, Hashable, Mapping
 
 import casadi as ca
 import numpy as np
@@ -30,6 +30,9 @@ from scipy.optimize import linprog
 from ..lower import lower
 from ..reformulate.bilevel2mpcc import lagrangian
 from ..solve import FollowerSolver
+
+if TYPE_CHECKING:  # annotations only
+    from ..model.problem import BilevelProblem
 
 
 @dataclass
@@ -148,7 +151,7 @@ def _multiplier_set(M: np.ndarray, rhs: np.ndarray, n_ineq: int, tol: float) -> 
     return dict(empty=False, lo=lo, hi=hi, dim=dim, point=point, strict=strict)
 
 
-def constraint_qualification(problem: Any, leader_point: Any, parameters: Mapping | None = None,
+def constraint_qualification(problem: BilevelProblem, leader_point: Any, parameters: Mapping | None = None,
                              follower_point: Any = None, upper_uses_multipliers: bool | None = None,
                              tol: float = 1e-7) -> CQReport:
     """LICQ, MFCQ, multiplier set, strict complementarity and SOSC of the follower at (x, y)."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 import types
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from ..lower import lower
 from ..solve import FollowerSolver
 from .cq import CQReport, constraint_qualification
 from .convexity_in_y import FollowerConvexity, follower_convexity
+
+if TYPE_CHECKING:  # annotations only
+    from ..model.problem import BilevelProblem
 
 
 @dataclass
@@ -58,7 +61,7 @@ class Diagnosis:
         return head + "\n\n" + "\n".join(f"- {s}" for s in self.lines)
 
 
-def _point(problem: Any, result: Any, point: Mapping | None) -> tuple[np.ndarray, np.ndarray, Any]:
+def _point(problem: BilevelProblem, result: Any, point: Mapping | None) -> tuple[np.ndarray, np.ndarray, Any]:
     if point is not None:
         leader = {s: v for s, v in point.items() if s in problem.leader}
         follower = {s: v for s, v in point.items() if s in problem.follower}
@@ -87,7 +90,7 @@ def _classify(lp: Any, fs: FollowerSolver, x, y, p, gap: float, tol: float, cq: 
     return "a stationary (KKT) point of the follower that is not a minimiser"
 
 
-def diagnose(problem: Any, result: Any = None, point: Mapping | None = None, parameters: Mapping | None = None,
+def diagnose(problem: BilevelProblem, result: Any = None, point: Mapping | None = None, parameters: Mapping | None = None,
              n_starts: int = 24, seed: int = 0, tol: float = 1e-7) -> Diagnosis:
     """What the certificate found at a result (or point), in words, with the evidence as fields."""
     lp = lower(problem)

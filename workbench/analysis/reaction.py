@@ -17,13 +17,16 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 import sympy as sp
 
 from ..errors import MethodError
 from ..reformulate.symbolic import lagrangian_expr, multiplier_symbol
+
+if TYPE_CHECKING:  # annotations only
+    from ..model.problem import BilevelProblem
 
 
 class NoClosedFormError(MethodError):
@@ -136,7 +139,7 @@ def _strict_convexity(f: sp.Expr, ys: tuple, others: tuple) -> None:
         NoClosedFormError.NOT_STRICTLY_CONVEX)
 
 
-def _check_affine(problem: Any) -> None:
+def _check_affine(problem: BilevelProblem) -> None:
     for c in problem.g + problem.h:
         if sp.hessian(c.expr, problem.follower) != sp.zeros(problem.n_y):
             raise NoClosedFormError(
@@ -145,7 +148,7 @@ def _check_affine(problem: Any) -> None:
                 NoClosedFormError.NONLINEAR_CONSTRAINTS)
 
 
-def _solve_piece(problem: Any, f: sp.Expr, g: list, h: list, active: tuple) -> ReactionPiece | None:
+def _solve_piece(problem: BilevelProblem, f: sp.Expr, g: list, h: list, active: tuple) -> ReactionPiece | None:
     ys = list(problem.follower)
     # the multipliers and Lagrangian of reformulate/symbolic.py (one naming, one sign convention)
     lam = {i: multiplier_symbol("ineq", g[i].name)[0] for i in active}
@@ -211,7 +214,7 @@ def _order_one_leader(pieces: list[ReactionPiece], x: sp.Symbol) -> list[Reactio
     return [ReactionPiece(p.active, p.y, p.lam, p.mu, own.as_relational(x)) for p, own in out]
 
 
-def reaction_map(problem: Any, parameters: Mapping | None = None, max_active_sets: int = 64) -> ReactionMap:
+def reaction_map(problem: BilevelProblem, parameters: Mapping | None = None, max_active_sets: int = 64) -> ReactionMap:
     """y*(x) in closed form (a ``ReactionMap``, a Mapping follower symbol -> SymPy expression).
 
     Parameters are replaced by their values (``parameters`` overrides them). Raises

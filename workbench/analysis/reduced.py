@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import sympy as sp
@@ -20,6 +20,9 @@ import sympy as sp
 from ..lower import lower
 from ..solve import FollowerSolver, follower_starts
 from .reaction import NoClosedFormError, ReactionMap, reaction_map
+
+if TYPE_CHECKING:  # annotations only
+    from ..model.problem import BilevelProblem
 
 
 @dataclass
@@ -30,7 +33,7 @@ class ReducedObjective:
     ``closed_form`` says which of the two evaluations ``__call__`` uses.
     """
 
-    problem: Any
+    problem: BilevelProblem
     expr: sp.Expr | None
     pieces: list[tuple[sp.Expr, Any]]
     reaction: ReactionMap | None
@@ -79,7 +82,7 @@ class ReducedObjective:
         return f"ReducedObjective({self.expr})" if self.closed_form else f"ReducedObjective(numeric: {self.reason})"
 
 
-def reduced_objective(problem: Any, parameters: Mapping | None = None, n_starts: int = 6,
+def reduced_objective(problem: BilevelProblem, parameters: Mapping | None = None, n_starts: int = 6,
                       **reaction_options: Any) -> ReducedObjective:
     """Phi(x) = F(x, y*(x)) of ``problem`` (minimisation sense, parameters substituted).
 

@@ -11,11 +11,14 @@ solves the reduced NLP numerically (``reformulate/substitution.py``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sympy as sp
 
 from .reaction import ReactionMap
+
+if TYPE_CHECKING:  # annotations only
+    from ..model.problem import BilevelProblem
 
 
 @dataclass
@@ -34,13 +37,13 @@ class ExactMinimum:
         return any(lim[1] == -sp.oo for lim in self.below)
 
 
-def reduced_expression(problem: Any, rm: ReactionMap, pvals: dict) -> sp.Expr:
+def reduced_expression(problem: BilevelProblem, rm: ReactionMap, pvals: dict) -> sp.Expr:
     """Phi(x) as a SymPy expression: one branch per reaction piece (a Piecewise when there are several)."""
     pairs = [(sp.simplify(problem.F.subs(pvals).subs(pc.y)), pc.region) for pc in rm.pieces]
     return pairs[0][0] if len(pairs) == 1 and pairs[0][1] == sp.true else sp.Piecewise(*pairs)
 
 
-def _candidates(problem: Any, rm: ReactionMap, pvals: dict) -> list | None:
+def _candidates(problem: BilevelProblem, rm: ReactionMap, pvals: dict) -> list | None:
     """Stationary points and end points of every piece's feasible set (None if SymPy cannot say)."""
     x = problem.leader[0]
     F = problem.F.subs(pvals)
@@ -74,7 +77,7 @@ def _candidates(problem: Any, rm: ReactionMap, pvals: dict) -> list | None:
     return list(cands)
 
 
-def exact_minimum(problem: Any, rm: ReactionMap, pvals: dict) -> ExactMinimum | None:
+def exact_minimum(problem: BilevelProblem, rm: ReactionMap, pvals: dict) -> ExactMinimum | None:
     """The exact minimum of Phi over the leader's feasible set (module docstring), one leader variable."""
     cands = _candidates(problem, rm, pvals)
     if cands is None:

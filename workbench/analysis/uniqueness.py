@@ -18,7 +18,7 @@ follower), and None when the evidence is inconclusive.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import casadi as ca
 import numpy as np
@@ -29,6 +29,9 @@ from ..certify import follower_is_convex
 from ..lower import lower
 from ..reformulate.bilevel2mpcc import lagrangian
 from ..solve import FollowerSolver, follower_starts
+
+if TYPE_CHECKING:  # annotations only
+    from ..model.problem import BilevelProblem
 
 
 @dataclass
@@ -59,7 +62,7 @@ class FollowerSetReport:
 class FollowerSetProbe:
     """Compiled follower tools of one problem, reused over many leader points."""
 
-    def __init__(self, problem: Any, parameters: Mapping | None = None, n_starts: int = 10, seed: int = 0,
+    def __init__(self, problem: BilevelProblem, parameters: Mapping | None = None, n_starts: int = 10, seed: int = 0,
                  value_tol: float = 1e-9, dist_tol: float = 1e-5, curv_tol: float = 1e-7, lam_tol: float = 1e-9):
         self.problem, self.lp = problem, lower(problem)
         self.p = problem.parameter_vector(parameters)
@@ -196,7 +199,7 @@ class FollowerSetProbe:
                                  value_scale=1 + abs(phi))
 
 
-def follower_uniqueness(problem: Any, leader_point: Any, parameters: Mapping | None = None,
+def follower_uniqueness(problem: BilevelProblem, leader_point: Any, parameters: Mapping | None = None,
                         n_starts: int = 10, seed: int = 0, **tolerances: float) -> FollowerSetReport:
     """Is Y*(x) a singleton at ``leader_point``? See module docstring.
 

@@ -21,7 +21,7 @@ else the best proven candidate (``optimal``) or the best unproven one (``not_cer
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,6 +33,9 @@ from .certificate import FEAS_TOL, KKT_TOL, certify
 from .convexity import follower_is_convex
 from .implement import implemented_point
 from .multipliers import FaceRange, MultiplierRange, check_multipliers, face_range, multiplier_range
+
+if TYPE_CHECKING:  # annotations only
+    from ..model.protocol import Problem
 
 
 @dataclass
@@ -136,12 +139,12 @@ def price_candidate(lp, view, follower, x, y, lam, mu, p, source: str, pessimist
     return Priced(xp, y, lam, mu, float(value), cert, rng, source, ipopt_status, face)
 
 
-def user_sense(problem: Any, v: float) -> float:
+def user_sense(problem: Problem, v: float) -> float:
     """A minimisation-sense value in the user's sense."""
     return -v if problem.upper_sense == "max" else v
 
 
-def multiplier_info(problem: Any, lp: Any, c: Priced) -> dict:
+def multiplier_info(problem: Problem, lp: Any, c: Priced) -> dict:
     """What r.info["multipliers"] says about the chosen point's multiplier set."""
     rng = c.range
     names = [str(n) for n in lp.g_names] + [str(n) for n in lp.h_names]
@@ -177,7 +180,7 @@ def multiplier_info(problem: Any, lp: Any, c: Priced) -> dict:
     return out
 
 
-def priced_result(problem: Any, lp: Any, p: np.ndarray, pool: list[Priced], rows: list, relaxation: str | None,
+def priced_result(problem: Problem, lp: Any, p: np.ndarray, pool: list[Priced], rows: list, relaxation: str | None,
                   elapsed: float, pessimistic: bool, statuses: dict | None = None, method: str = "kkt",
                   extra_info: dict | None = None, optimality: str = "local",
                   stats: SolverStats | None = None) -> BilevelResult:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import html
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 
@@ -17,6 +17,9 @@ from ..errors import WorkbenchError
 from ..reformulate import Relaxation
 from ..status import FAILED
 from .progressbar import Progress
+
+if TYPE_CHECKING:  # annotations only
+    from ..model.protocol import Problem
 
 COLUMNS = ("name", "status", "objective", "complementarity", "certified", "gap", "time_s", "steps")
 
@@ -34,7 +37,7 @@ def _row(name: str, r: Any) -> dict:
     }
 
 
-def compare_data(problem: Any, relaxations: Iterable[str] | None = None, methods: Iterable[str] = (),
+def compare_data(problem: Problem, relaxations: Iterable[str] | None = None, methods: Iterable[str] = (),
                  show_progress: bool = True, **solve_options: Any) -> list[dict]:
     """Solve with every relaxation (KKT route) and every extra method; one row each.
 
@@ -63,7 +66,7 @@ def compare_data(problem: Any, relaxations: Iterable[str] | None = None, methods
 class Comparison:
     """Rows of :func:`compare_data` with a table and a plot."""
 
-    problem: Any
+    problem: Problem
     rows: list[dict]
     figure: Any = field(default=None, repr=False)
 
@@ -104,7 +107,7 @@ class Comparison:
         return "\n".join(lines)
 
 
-def compare(problem: Any, relaxations: Iterable[str] | None = None, methods: Iterable[str] = (),
+def compare(problem: Problem, relaxations: Iterable[str] | None = None, methods: Iterable[str] = (),
             show_progress: bool = True, **solve_options: Any) -> Comparison:
     """Compare relaxations (and routes) on one problem: objective, residual, certificate, time."""
     rows = compare_data(problem, relaxations, methods, show_progress, **solve_options)

@@ -11,7 +11,7 @@ move costs one follower solve plus a sensitivity solve.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Hashable, Mapping
+from typing import TYPE_CHECKING, Any, Hashable, Mapping
 
 import numpy as np
 import sympy as sp
@@ -20,6 +20,9 @@ from ..certify import certify, follower_is_convex
 from ..errors import NotDifferentiable, SolverFailure, ValueInputError
 from ..lower import LoweredProblem, follower_view, lower
 from ..solve import FollowerSolver, box_from_constraints
+
+if TYPE_CHECKING:  # annotations only
+    from ..model.protocol import Problem
 
 ACTIVE_TOL = 1e-7
 MAX_CURVES = 32
@@ -53,7 +56,7 @@ class ExploreState:
     message: str = ""
     timings: dict = field(default_factory=dict)
 
-    def table(self, problem: Any) -> list[tuple[str, str]]:
+    def table(self, problem: Problem) -> list[tuple[str, str]]:
         """(label, value) rows: follower reply, multipliers with active flags, values, dy/dx."""
         rows = [(f"{s}*", f"{v:.6g}") for s, v in zip(problem.follower, self.y)]
         for c, g, lam in zip(problem.g, self.g, self.lam):
@@ -72,7 +75,7 @@ class ExploreState:
         return rows
 
 
-def leader_ranges(problem: Any, ranges: Mapping[sp.Symbol, tuple[float, float]] | None = None
+def leader_ranges(problem: Problem, ranges: Mapping[sp.Symbol, tuple[float, float]] | None = None
                   ) -> dict[sp.Symbol, tuple[float, float]]:
     """Slider ranges for leader variables (from their bounds) and parameters (around their value).
 
@@ -138,13 +141,13 @@ class ExploreSession:
         return self.curves[key]
 
 
-def session_for(problem: Any) -> ExploreSession:
+def session_for(problem: Problem) -> ExploreSession:
     """The problem's one explore session, in its lowered problem's cache (dropped with it)."""
     lp = lower(problem)
     return lp.cached("explore_session", lambda: ExploreSession(lp))
 
 
-def _reply(problem: Any, sess: ExploreSession, x: np.ndarray, p: np.ndarray):
+def _reply(problem: Problem, sess: ExploreSession, x: np.ndarray, p: np.ndarray):
     """(y, lam, mu, active names, dy/dx, status) or None when the follower has no solution
     (polished reply and KKT sensitivities from workbench.sensitivity)."""
     from ..sensitivity import follower_response, sensitivity
@@ -160,7 +163,7 @@ def _reply(problem: Any, sess: ExploreSession, x: np.ndarray, p: np.ndarray):
     return fr.y, fr.lam, fr.mu, list(fr.active_set), dydx, str(s.status)
 
 
-def explore_data(problem: Any, x: Any, parameters: Mapping | None = None, coord: int = 0,
+def explore_data(problem: Problem, x: Any, parameters: Mapping | None = None, coord: int = 0,
                  ranges: Mapping | None = None, n_grid: int = 41, certify_starts: int = 2) -> ExploreState:
     """The explorer's content at leader point ``x`` (dict keyed by leader symbols, or a vector).
 

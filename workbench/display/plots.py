@@ -1,9 +1,12 @@
 """Matplotlib views over plain data: the explorer's curves, the homotopy trace, comparisons."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # annotations only
+    from ..model.protocol import Problem
 
 
 def _figure(ncols: int, fig: Any = None, width: float = 4.0):
@@ -30,7 +33,7 @@ class ExploreFigure:
     and encodes the PNG (Agg blitting), which keeps a move far below a full re-render.
     """
 
-    def __init__(self, problem: Any, width: float = 12.0, blit: bool = False):
+    def __init__(self, problem: Problem, width: float = 12.0, blit: bool = False):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
         self.problem, self.blit = problem, blit
@@ -107,7 +110,7 @@ class ExploreFigure:
         return buf.getvalue()
 
 
-def plot_explore(state: Any, problem: Any):
+def plot_explore(state: Any, problem: Problem):
     """A figure of the explorer's panels for one :class:`ExploreState`."""
     return ExploreFigure(problem).update(state)
 

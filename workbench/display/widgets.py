@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import html
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import ipywidgets as w
 import numpy as np
@@ -19,11 +19,14 @@ import numpy as np
 from ..errors import ValueInputError, WorkbenchError
 from .explore_core import ExploreState, explore_data, leader_ranges
 
+if TYPE_CHECKING:  # annotations only
+    from ..model.protocol import Problem
+
 
 class Explorer:
     """A plain object owning the widget; it displays itself via ``_repr_mimebundle_``."""
 
-    def __init__(self, problem: Any, ranges: Mapping | None = None, n_grid: int = 41, plot: bool = True,
+    def __init__(self, problem: Problem, ranges: Mapping | None = None, n_grid: int = 41, plot: bool = True,
                  at: Any = None):
         self.problem, self.n_grid, self.with_plot = problem, n_grid, plot
         self.ranges = leader_ranges(problem, ranges)
@@ -106,7 +109,7 @@ class Explorer:
         return bundle
 
 
-def explore(problem: Any, ranges: Mapping | None = None, n_grid: int = 41, at: Any = None) -> Explorer:
+def explore(problem: Problem, ranges: Mapping | None = None, n_grid: int = 41, at: Any = None) -> Explorer:
     """Interactive explorer of the follower's reply.
 
     ``ranges={symbol: (low, high)}`` overrides the slider ranges read from the bounds;

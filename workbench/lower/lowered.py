@@ -9,12 +9,15 @@ from __future__ import annotations
 import threading
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable
+from typing import TYPE_CHECKING, Any, Callable, Hashable
 
 import casadi as ca
 import numpy as np
 
 from .sympy2casadi import SympyToCasadi, to_casadi
+
+if TYPE_CHECKING:  # annotations only
+    from ..model.protocol import Problem
 
 
 @dataclass
@@ -138,7 +141,7 @@ BUILD_LOCK = threading.RLock()  # the one build lock (re-entrant: a builder may 
 _CACHE: "weakref.WeakKeyDictionary[Any, LoweredProblem]" = weakref.WeakKeyDictionary()
 
 
-def lower(problem: Any) -> LoweredProblem:
+def lower(problem: Problem) -> LoweredProblem:
     """Translate a ``BilevelProblem`` to CasADi SX (once; later calls hit a cache).
 
     Problems that already carry CasADi expressions (the vectorised declaration)
@@ -158,7 +161,7 @@ def lower(problem: Any) -> LoweredProblem:
 _MX_CACHE: "weakref.WeakKeyDictionary[Any, LoweredProblem]" = weakref.WeakKeyDictionary()
 
 
-def lower_matrix(problem: Any) -> LoweredProblem:
+def lower_matrix(problem: Problem) -> LoweredProblem:
     """The problem in CasADi MX when its declaration can build one (vectorised declarations:
     ``_lower("MX")``), else :func:`lower`'s SX model. Cached like :func:`lower`.
 
@@ -176,7 +179,7 @@ def lower_matrix(problem: Any) -> LoweredProblem:
     return out
 
 
-def _lower_sympy(problem: Any) -> LoweredProblem:
+def _lower_sympy(problem: Problem) -> LoweredProblem:
     x = ca.SX.sym("x", problem.n_x)
     y = ca.SX.sym("y", problem.n_y)
     p = ca.SX.sym("p", len(problem.parameter_symbols))

@@ -28,6 +28,14 @@ class Problem(Protocol):
     @property
     def n_x(self) -> int: ...
 
+    # Normalised constraints (each with ``name``): leader G >= 0, H = 0; follower g >= 0, h = 0.
+    G: Sequence[Any]
+    H: Sequence[Any]
+    g: Sequence[Any]
+    h: Sequence[Any]
+    upper_sense: str
+    lower_sense: str
+
     @property
     def n_y(self) -> int: ...
 

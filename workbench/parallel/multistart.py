@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from ..result import BilevelResult
 from .executors import executor as make_executor
+
+if TYPE_CHECKING:  # annotations only
+    from ..model.protocol import Problem
 
 # A bilevel solve builds CasADi expressions and solvers as it goes (lowering, reformulation,
 # nlpsol), and CasADi's symbolic layer is not thread-safe: within one process, solves run one
@@ -20,12 +23,12 @@ from .executors import executor as make_executor
 SOLVE_LOCK = threading.RLock()
 
 
-def _solve_seed(problem: Any, seed: int, options: dict) -> BilevelResult:
+def _solve_seed(problem: Problem, seed: int, options: dict) -> BilevelResult:
     with SOLVE_LOCK:
         return problem.solve(seed=seed, **options)
 
 
-def multistart(problem: Any, seeds: int | Iterable[int] = 4, client: Any = None, jobs: int | None = None,
+def multistart(problem: Problem, seeds: int | Iterable[int] = 4, client: Any = None, jobs: int | None = None,
                executor: Any = None, **options: Any) -> BilevelResult:
     """Solve with every seed on the chosen executor and return the best certified result.
 

@@ -21,7 +21,7 @@ import itertools
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import cloudpickle
 import numpy as np
@@ -29,6 +29,9 @@ import numpy as np
 from ..errors import MethodError, ValueInputError
 from .executors import executor as make_executor
 from .executors import worker_count
+
+if TYPE_CHECKING:  # annotations only
+    from ..model.protocol import Problem
 
 WHAT = ("response", "sensitivity", "solve")
 _CACHE: dict[str, Any] = {}  # per worker process: declaration hash -> (problem, follower solver)
@@ -64,7 +67,7 @@ class SweepResult:
         return [i for i, r in enumerate(self.records) if not r.get("ok")]
 
 
-def _expand(problem: Any, grid: Any, over: str) -> list[np.ndarray]:
+def _expand(problem: Problem, grid: Any, over: str) -> list[np.ndarray]:
     """A list of numeric points (leader vectors or parameter vectors) from the user's grid."""
     if isinstance(grid, Mapping):  # {symbol: values} -> Cartesian product
         keys = list(grid)
@@ -111,13 +114,13 @@ def _problem(blob: bytes, key: str) -> Any:
     return problem
 
 
-def _response(problem: Any, x: np.ndarray, p: np.ndarray, options: dict) -> dict:
+def _response(problem: Problem, x: np.ndarray, p: np.ndarray, options: dict) -> dict:
     from ..sensitivity import follower_response
     r = follower_response(problem, x, parameters=p, **options)
     return dict(ok=True, y=r.y, lam=r.lam, mu=r.mu, active=r.active, weakly=r.weakly, status=r.status)
 
 
-def _sensitivity(problem: Any, x: np.ndarray, p: np.ndarray, options: dict) -> dict:
+def _sensitivity(problem: Problem, x: np.ndarray, p: np.ndarray, options: dict) -> dict:
     from ..sensitivity import sensitivity
     s = sensitivity(problem, x, parameters=p, **options)
     r = s.response
@@ -125,7 +128,7 @@ def _sensitivity(problem: Any, x: np.ndarray, p: np.ndarray, options: dict) -> d
                 dy_dx=np.asarray(s.dy_dx), dlam_dx=np.asarray(s.dlam_dx), hypergradient=np.asarray(s.hypergradient))
 
 
-def _solve(problem: Any, p: np.ndarray, options: dict) -> dict:
+def _solve(problem: Problem, p: np.ndarray, options: dict) -> dict:
     from .multistart import SOLVE_LOCK
     params = dict(zip(problem.parameter_symbols, p))
     with SOLVE_LOCK:  # the routes build CasADi objects per solve: one bilevel solve per process at a time
@@ -158,7 +161,7 @@ def _run_chunk(blob: bytes, key: str, what: str, over: str, points: list[np.ndar
     return out
 
 
-def sweep(problem: Any, grid: Any, what: str = "response", *, over: str | None = None,
+def sweep(problem: Problem, grid: Any, what: str = "response", *, over: str | None = None,
           leader: Any = None, parameters: Mapping | None = None, client: Any = None,
           jobs: int | None = None, executor: Any = None, chunks_per_worker: int = 4,
           **options: Any) -> SweepResult:

@@ -10,13 +10,16 @@ y (and, for the MILP, that everything is affine in (x, y)) and, when it is not,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Hashable, Sequence
+from typing import TYPE_CHECKING, Any, Hashable, Sequence
 
 import numpy as np
 import sympy as sp
 
 from ..errors import MethodError
 from .reduction import Reduction
+
+if TYPE_CHECKING:  # annotations only
+    from ..model.problem import BilevelProblem
 
 
 def nonlinear_in(expr: sp.Expr, variables: Sequence[sp.Symbol]) -> sp.Symbol | None:
@@ -34,21 +37,21 @@ def nonlinear_in(expr: sp.Expr, variables: Sequence[sp.Symbol]) -> sp.Symbol | N
     return None
 
 
-def follower_pieces(problem: Any) -> list[tuple[str, sp.Expr]]:
+def follower_pieces(problem: BilevelProblem) -> list[tuple[str, sp.Expr]]:
     """(label, expression) of the lower objective and every lower constraint."""
     out = [("lower objective", problem.f)]
     out += [(f"lower constraint {c.name!r} ({c.source})", c.expr) for c in problem.g + problem.h]
     return out
 
 
-def leader_pieces(problem: Any) -> list[tuple[str, sp.Expr]]:
+def leader_pieces(problem: BilevelProblem) -> list[tuple[str, sp.Expr]]:
     """(label, expression) of the upper objective and every upper constraint."""
     out = [("upper objective", problem.F)]
     out += [(f"upper constraint {c.name!r} ({c.source})", c.expr) for c in problem.G + problem.H]
     return out
 
 
-def require_lp_follower(problem: Any, method: str) -> None:
+def require_lp_follower(problem: BilevelProblem, method: str) -> None:
     """Raise MethodError naming the first follower expression that is nonlinear in y."""
     for what, e in follower_pieces(problem):
         v = nonlinear_in(e, problem.follower)
@@ -60,7 +63,7 @@ def require_lp_follower(problem: Any, method: str) -> None:
                 "Use method='kkt' for nonlinear followers.")
 
 
-def require_linear_bilevel(problem: Any, method: str) -> None:
+def require_linear_bilevel(problem: BilevelProblem, method: str) -> None:
     """Raise MethodError unless every piece is affine jointly in (x, y) (parameters are constants)."""
     require_lp_follower(problem, method)
     xy = list(problem.leader) + list(problem.follower)
@@ -127,7 +130,7 @@ class LinearBilevel:
         return getattr(self, block).A[:, self.nx:]
 
 
-def require_qp_follower(problem: Any, method: str) -> None:
+def require_qp_follower(problem: BilevelProblem, method: str) -> None:
     xy = list(problem.leader) + list(problem.follower)
     for yi in problem.follower:
         d = sp.diff(problem.f, yi)
@@ -143,7 +146,7 @@ def require_qp_follower(problem: Any, method: str) -> None:
                               f"the {what} is nonlinear in {v}. Use method='kkt'.")
 
 
-def linear_bilevel(problem: Any, p: np.ndarray, method: str = "milp", allow_qp: bool = False) -> LinearBilevel:
+def linear_bilevel(problem: BilevelProblem, p: np.ndarray, method: str = "milp", allow_qp: bool = False) -> LinearBilevel:
     """Numeric data of a linear bilevel problem at parameter values ``p`` (structure checked first).
 
     With ``allow_qp`` the follower may be a convex QP in y (constant PSD Hessian, gradient affine in
@@ -177,7 +180,7 @@ class Bilevel2Linear(Reduction):
     def __init__(self, p: np.ndarray, method: str = "milp", allow_qp: bool = False):
         self.p, self.method, self.allow_qp = p, method, allow_qp
 
-    def apply(self, problem: Any) -> tuple[LinearBilevel, None]:
+    def apply(self, problem: BilevelProblem) -> tuple[LinearBilevel, None]:
         return linear_bilevel(problem, self.p, self.method, self.allow_qp), None
 
     def invert(self, solution: Any, inverse_data: None) -> Any:

@@ -22,6 +22,7 @@ from .nlp import NLP
 from .reduction import Reduction
 
 if TYPE_CHECKING:
+    from ..model.protocol import Problem
     from ..analysis.reaction import ReactionMap
 
 
@@ -38,7 +39,7 @@ class Substitution(Reduction):
     def __init__(self, reaction: "ReactionMap", pvals: dict):
         self.reaction, self.pvals = reaction, dict(pvals)
 
-    def apply(self, problem: Any) -> tuple[NLP, dict]:
+    def apply(self, problem: Problem) -> tuple[NLP, dict]:
         xs = ca.SX.sym("x", problem.n_x)
         tr = SympyToCasadi({s: xs[i] for i, s in enumerate(problem.leader)})
         ys = {s: _piecewise_total([(pc.y[s], pc.region) for pc in self.reaction.pieces]) for s in problem.follower}

@@ -29,7 +29,7 @@ Every object prints itself (``_latex``, through ``workbench.printing``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Hashable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Hashable, Iterable, Mapping
 
 import numpy as np
 import sympy as sp
@@ -37,6 +37,9 @@ import sympy as sp
 from ..errors import MethodError, ModelError, WorkbenchError
 from ..printing import LatexPrintable, aligned, joined, normalised, paren, subscript, tag, text
 from .mpcc_relax import SCHEMES, Relaxation
+
+if TYPE_CHECKING:  # annotations only
+    from ..model.problem import BilevelProblem
 
 
 def multiplier_symbol(kind: str, name: Hashable) -> tuple[sp.Symbol, str]:
@@ -84,7 +87,7 @@ def lagrangian_expr(f: sp.Expr, pairs: Iterable[tuple[sp.Symbol, sp.Expr]]) -> s
 class KKTSystem(LatexPrintable):
     """The follower's KKT conditions in the user's symbols."""
 
-    problem: Any
+    problem: BilevelProblem
     lagrangian: sp.Expr
     stationarity: list[sp.Expr]
     inequalities: list[Multiplier]
@@ -116,7 +119,7 @@ class KKTSystem(LatexPrintable):
         return aligned(lines)
 
 
-def _multipliers(problem: Any) -> tuple[list[Multiplier], list[Multiplier], dict]:
+def _multipliers(problem: BilevelProblem) -> tuple[list[Multiplier], list[Multiplier], dict]:
     ineq, eq, names = [], [], {}
     for kind, rows, out in (("ineq", problem.g, ineq), ("eq", problem.h, eq)):
         for c in rows:
@@ -129,14 +132,14 @@ def _multipliers(problem: Any) -> tuple[list[Multiplier], list[Multiplier], dict
     return ineq, eq, names
 
 
-def kkt_system(problem: Any) -> KKTSystem:
+def kkt_system(problem: BilevelProblem) -> KKTSystem:
     """Build the follower's Lagrangian and KKT system symbolically."""
     ineq, eq, names = _multipliers(require_sympy(problem))
     L = lagrangian_expr(problem.f, [(m.symbol, m.constraint.expr) for m in ineq + eq])
     return KKTSystem(problem, L, [sp.diff(L, y) for y in problem.follower], ineq, eq, names)
 
 
-def lagrangian(problem: Any) -> sp.Expr:
+def lagrangian(problem: BilevelProblem) -> sp.Expr:
     """L = f - lam^T g - mu^T h as one SymPy expression (f in the minimisation sense)."""
     return kkt_system(problem).lagrangian
 
@@ -183,7 +186,7 @@ class RelaxedSystem(LatexPrintable):
         return aligned(lines)
 
 
-def relaxed_system(problem: Any, scheme: "str | Relaxation" = "scholtes") -> RelaxedSystem:
+def relaxed_system(problem: BilevelProblem, scheme: "str | Relaxation" = "scholtes") -> RelaxedSystem:
     """The MPCC of ``problem`` under one relaxation scheme (see :class:`Relaxation`)."""
     return RelaxedSystem(kkt_system(problem), Relaxation.parse(scheme))
 
@@ -235,7 +238,7 @@ def _active_rows(kkt: KKTSystem, active: Iterable[Hashable] | None) -> list[Mult
     return chosen
 
 
-def sensitivity_system(problem: Any, active: Iterable[Hashable] | None = None,
+def sensitivity_system(problem: BilevelProblem, active: Iterable[Hashable] | None = None,
                        wrt: Iterable[sp.Symbol] | None = None) -> SensitivitySystem:
     """The KKT sensitivity block system with the given active inequality names.
 
@@ -267,7 +270,7 @@ class SymbolicSensitivity(LatexPrintable):
     the derivatives are then in y and the multiplier symbols of :func:`kkt_system`).
     """
 
-    problem: Any
+    problem: BilevelProblem
     dy_dx: sp.Matrix
     dlam_dx: sp.Matrix
     y: sp.Matrix | None
@@ -296,7 +299,7 @@ def _region(conditions: list) -> Any:
     return sp.And(*conds)
 
 
-def symbolic_sensitivity(problem: Any, active: Iterable[Hashable], wrt: Iterable[sp.Symbol],
+def symbolic_sensitivity(problem: BilevelProblem, active: Iterable[Hashable], wrt: Iterable[sp.Symbol],
                          near: Mapping[sp.Symbol, float] | None = None) -> SymbolicSensitivity:
     """Closed-form dy/dw, dlam/dw on one active set (see the module docstring).
 

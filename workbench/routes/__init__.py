@@ -4,10 +4,13 @@
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import MethodError
 from .kkt import solve_kkt
+
+if TYPE_CHECKING:  # annotations only
+    from ..model.protocol import Problem
 
 # Each route module is imported on first use by a small function, so "go to definition"
 # and static tools follow ``method=`` to its code (no strings resolved by importlib).
@@ -62,7 +65,7 @@ def route(method: str) -> Callable[..., Any]:
     if method == "kkt":  # solve_kkt hands leaders that use multipliers to routes/shadow.py itself
         return fn
 
-    def guarded(problem: Any, *args: Any, **kwargs: Any) -> Any:
+    def guarded(problem: Problem, *args: Any, **kwargs: Any) -> Any:
         """Routes that do not know follower multipliers refuse a leader that uses them (typed error)."""
         if getattr(problem, "uses_multipliers", False):
             from .shadow import solve_with_multipliers

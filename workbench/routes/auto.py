@@ -16,7 +16,7 @@ result does not pass the certificate, the KKT route runs (and the better certifi
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..reformulate.linear import require_linear_bilevel
 from ..errors import MethodError
@@ -24,8 +24,11 @@ from ..result import BilevelResult
 from .kkt import solve_kkt
 from .milp import solve_milp
 
+if TYPE_CHECKING:  # annotations only
+    from ..model.protocol import Problem
 
-def solve_auto(problem: Any, time_limit: float | None = None, parameters: Any = None, **options: Any) -> BilevelResult:
+
+def solve_auto(problem: Problem, time_limit: float | None = None, parameters: Any = None, **options: Any) -> BilevelResult:
     """Pick the route from the problem's structure (see module docstring); ``info["route"]`` says which."""
     t0 = time.monotonic()
     not_hg = ""
@@ -73,7 +76,7 @@ GLOBAL_FIRST_SHARE = 0.2   # of the time limit (GLOBAL_FIRST_SECONDS without one
 GLOBAL_FIRST_SECONDS = 5.0
 
 
-def _global_first(problem: Any, time_limit: float | None, parameters: Any, options: dict) -> BilevelResult | None:
+def _global_first(problem: Problem, time_limit: float | None, parameters: Any, options: dict) -> BilevelResult | None:
     """SCIP's global route, briefly, for a small leader whose follower is not shown convex at the
     declared start: where it proves the optimum quickly the KKT search (slow and possibly stuck at
     spurious points there) is not needed. None when it does not apply."""
@@ -92,7 +95,7 @@ def _global_first(problem: Any, time_limit: float | None, parameters: Any, optio
         return None
 
 
-def _refuse_integers(problem: Any, why: str) -> None:
+def _refuse_integers(problem: Problem, why: str) -> None:
     ints = getattr(problem, "integer", ())
     if ints:
         raise MethodError(f"the leader variable(s) {list(map(str, ints))} are integer and {why}; the KKT route "

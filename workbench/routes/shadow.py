@@ -23,7 +23,7 @@ a homotopy stopped. ``method="global_kkt"`` (LP followers) is ``routes.shadow_lp
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
@@ -37,10 +37,13 @@ from ..result import BilevelResult
 from ..solve import FollowerSolver, Homotopy
 from ..solve.leader_pivot import grid_points, kink_search
 
+if TYPE_CHECKING:  # annotations only
+    from ..model.protocol import Problem
+
 AWARE = ("kkt", "global_kkt", "auto", "milp", "strong_duality")
 
 
-def solve_kkt_multipliers(problem: Any, relaxation: "str | Relaxation" = "scholtes", parameters: Mapping | None = None,
+def solve_kkt_multipliers(problem: Problem, relaxation: "str | Relaxation" = "scholtes", parameters: Mapping | None = None,
                           start: Mapping | None = None, n_starts: int = 4, seed: int = 0,
                           time_limit: float | None = None, nonsmooth: str = "error", pessimistic: bool = False,
                           schedule: tuple | None = None, ipopt_options: dict | None = None, sample_dims: int = 1,
@@ -119,7 +122,7 @@ def _homotopy_candidate(lp, view, follower, chain, inv, hom, x, fs, p, cert_opts
                            h.ipopt_status)
 
 
-def solve_with_multipliers(problem: Any, method: str = "kkt", formulation: str = "optimistic",
+def solve_with_multipliers(problem: Problem, method: str = "kkt", formulation: str = "optimistic",
                            **options: Any) -> BilevelResult:
     """Dispatch for problems whose leader uses ``wb.multiplier``: only multiplier-aware routes."""
     if formulation not in ("optimistic", "pessimistic"):

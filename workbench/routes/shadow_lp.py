@@ -17,7 +17,7 @@ bound; ``info["global_scope"]`` says whether an assumed box was part of the proo
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
@@ -33,10 +33,13 @@ from ..solve import FollowerSolver
 from ..solve.scip import _require_scip, solve_program
 from ..status import SolverStats, Status, failure_from_scip
 
+if TYPE_CHECKING:  # annotations only
+    from ..model.protocol import Problem
+
 VALUE_TOL = 1e-6  # the original F at SCIP's point and SCIP's value agree to VALUE_TOL (1 + |F|)
 
 
-def solve_global_kkt(problem: Any, parameters: Mapping | None = None, time_limit: float | None = 60.0,
+def solve_global_kkt(problem: Problem, parameters: Mapping | None = None, time_limit: float | None = 60.0,
                      requested: str = "global_kkt", gap_tol: float = GAP_TOL, feas_tol: float = FEAS_TOL,
                      seed: int = 0, rewrite: bool = True, radius: float = ASSUMED_RADIUS,
                      **_ignored: Any) -> BilevelResult:

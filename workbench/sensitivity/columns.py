@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, Hashable
+from typing import TYPE_CHECKING, Any, Hashable
 
 import numpy as np
 
 from ..errors import ValueInputError
 from ..lower import LoweredProblem
+
+if TYPE_CHECKING:  # annotations only
+    from ..model.protocol import Problem
 
 
 @lru_cache(maxsize=64)
@@ -16,7 +19,7 @@ def _numbered(prefix: str, n: int) -> tuple[str, ...]:
     return tuple(f"{prefix}{i}" for i in range(n))
 
 
-def resolve_wrt(problem: Any, lp: LoweredProblem, wrt: Any) -> tuple[np.ndarray, list[Hashable]]:
+def resolve_wrt(problem: Problem, lp: LoweredProblem, wrt: Any) -> tuple[np.ndarray, list[Hashable]]:
     """Column indices into z = [x; p] and their names, in the order asked for."""
     leader = list(problem.leader) if hasattr(problem, "leader") else list(_numbered("x", lp.n_x))
     params = (list(problem.parameter_symbols) if hasattr(problem, "parameter_symbols")

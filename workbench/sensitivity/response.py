@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Hashable, Mapping
+from typing import TYPE_CHECKING, Any, Hashable, Mapping
 
 import numpy as np
 import scipy.linalg as sla
@@ -23,6 +23,9 @@ from .identify import qp_active_set
 from .kkt_matrix import KKTPieces
 from .threads import per_thread, prepared
 
+if TYPE_CHECKING:  # annotations only
+    from ..model.protocol import Problem
+
 def follower_solver(lp: LoweredProblem) -> FollowerSolver:
     """One tight FollowerSolver per lowered problem *and thread* (an nlpsol's memory is not shared)."""
     return per_thread(lp, "follower_solver", lambda: FollowerSolver(lp, tight=True))
@@ -32,7 +35,7 @@ def follower_solver(lp: LoweredProblem) -> FollowerSolver:
 class FollowerResponse:
     """y*(x), multipliers and the active set at one leader point (our sign convention)."""
 
-    problem: Any
+    problem: Problem
     lp: LoweredProblem
     x: np.ndarray
     p: np.ndarray
@@ -73,7 +76,7 @@ class FollowerResponse:
                 f"active_set={self.active_set}, weakly_active={self.weakly_active})")
 
 
-def _vector(problem: Any, values: Any, which: str, n: int) -> np.ndarray:
+def _vector(problem: Problem, values: Any, which: str, n: int) -> np.ndarray:
     if hasattr(problem, "point_vector") and isinstance(values, Mapping):
         return problem.point_vector(values, which)
     arr = np.asarray(values, dtype=float).reshape(-1)
@@ -82,7 +85,7 @@ def _vector(problem: Any, values: Any, which: str, n: int) -> np.ndarray:
     return arr
 
 
-def parameter_vector(problem: Any, lp: LoweredProblem, parameters: Any) -> np.ndarray:
+def parameter_vector(problem: Problem, lp: LoweredProblem, parameters: Any) -> np.ndarray:
     if parameters is None:
         return np.asarray(lp.p_default, dtype=float).reshape(-1)
     if hasattr(problem, "parameter_vector") and isinstance(parameters, Mapping):
@@ -120,7 +123,7 @@ def _newton_polish(lp, x, y, p, lam, mu, active, iters=6):
     return y, lam, mu, k.g
 
 
-def follower_response(problem: Any, leader: Any, parameters: Any = None, start: Any = None,
+def follower_response(problem: Problem, leader: Any, parameters: Any = None, start: Any = None,
                       tol: float = 1e-7, polish: bool = True) -> FollowerResponse:
     """Solve the follower at ``leader`` (dict keyed by leader symbols, or a vector).
 
@@ -163,7 +166,7 @@ def _nonnegative_multipliers(lp, x, y, p, lam, mu, active):
     return lam2, sol.x[idx.size:]
 
 
-def _classified(problem: Any, lp: LoweredProblem, x: np.ndarray, p: np.ndarray, y: np.ndarray, lam: np.ndarray,
+def _classified(problem: Problem, lp: LoweredProblem, x: np.ndarray, p: np.ndarray, y: np.ndarray, lam: np.ndarray,
                 mu: np.ndarray, tol: float, polish: bool, status: str, info: dict) -> FollowerResponse:
     """Polish (y, lam, mu) on its active set and read off strongly / weakly active rows.
 
@@ -217,7 +220,7 @@ def _classified(problem: Any, lp: LoweredProblem, x: np.ndarray, p: np.ndarray, 
     return FollowerResponse(problem, lp, x, p, y, lam, mu, active, weakly, status, polished, t, info=info)
 
 
-def response_at(problem: Any, leader: Any, y: Any, lam: Any = None, mu: Any = None, parameters: Any = None,
+def response_at(problem: Problem, leader: Any, y: Any, lam: Any = None, mu: Any = None, parameters: Any = None,
                 tol: float = 1e-7, polish: bool = True) -> FollowerResponse:
     """The follower reply *given* by the caller (e.g. a bilevel result's y, lam, mu), polished.
 

@@ -21,7 +21,7 @@ NaN, never a silently chosen branch).
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Hashable
+from typing import TYPE_CHECKING, Any, Callable, Hashable
 
 import casadi as ca
 import numpy as np
@@ -39,6 +39,9 @@ from .degenerate import full_row_rank, licq_holds, min_norm_solve, reduced_hessi
 from .directional import DirectionalDerivative, DirectionalSolver
 from .kkt_matrix import KKTPieces, upper_gradient_evaluator
 from .response import FollowerResponse, follower_response, response_at
+
+if TYPE_CHECKING:  # annotations only
+    from ..model.protocol import Problem
 
 
 RESIDUAL_TOL = 1e-8
@@ -568,7 +571,7 @@ class Sensitivity(LatexPrintable):
                        f"  dlam_dx={np.array2string(self.dlam_dx, precision=6)})")
 
 
-def sensitivity(problem: Any, leader: Any, parameters: Any = None, wrt: Any = "leader",
+def sensitivity(problem: Problem, leader: Any, parameters: Any = None, wrt: Any = "leader",
                 response: FollowerResponse | None = None, compiled: bool = True,
                 at: tuple[Any, Any, Any] | None = None, **options: Any) -> Sensitivity:
     """Sensitivities of the follower's reply at ``leader`` (options go to :func:`follower_response`).
@@ -595,7 +598,7 @@ def sensitivity(problem: Any, leader: Any, parameters: Any = None, wrt: Any = "l
     return s
 
 
-def export_function(problem: Any, leader: Any, parameters: Any = None, wrt: Any = "leader",
+def export_function(problem: Problem, leader: Any, parameters: Any = None, wrt: Any = "leader",
                     **options: Any) -> ca.Function:
     """Shortcut: the sensitivity map at a leader point as a CasADi Function (see :meth:`Sensitivity.to_casadi`)."""
     return sensitivity(problem, leader, parameters=parameters, wrt=wrt, **options).to_casadi()

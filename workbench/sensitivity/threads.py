@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Any, Callable, Hashable
+from typing import TYPE_CHECKING, Any, Callable, Hashable
 
 import numpy as np
 
 from ..lower.lowered import BUILD_LOCK  # one lock for every CasADi construction (no lock-order deadlock)
+
+if TYPE_CHECKING:  # annotations only
+    from ..model.protocol import Problem
 _LOCAL = threading.local()
 
 
@@ -46,7 +49,7 @@ __all__ = ["BUILD_LOCK", "per_thread"]
 _NAMES = ("upper_objective", "upper_ineq", "upper_eq", "lower_objective", "lower_ineq", "lower_eq")
 
 
-def prepared(problem: Any) -> Any:
+def prepared(problem: Problem) -> Any:
     """``lower(problem)`` with every shared CasADi Function built, under the lock, once.
 
     After this, threads only *evaluate* the shared Functions (each call checks out its own
