@@ -9,7 +9,7 @@ import pytest
 import sympy as sp
 
 import workbench as wb
-from workbench.analysis import constraint_qualification, follower_convexity
+from workbench.analysis import constraint_qualification, follower_convexity_report
 from workbench.certify import certify
 from workbench.lower import lower
 from workbench.reformulate import Bilevel2MPCC, Chain, MPCCRelax, Relaxation, initial_w
@@ -115,16 +115,16 @@ def test_mfcq_failure_and_no_multipliers():
 
 
 def test_follower_convexity_verdicts():
-    v = follower_convexity(seed())
+    v = follower_convexity_report(seed())
     # f'' = 30y^4 - 21/2 y^2 + 1/4 is minimal at y^2 = 7/40 with value -107/160 (see seed()).
     assert v.verdict == "nonconvex" and v.proved and "-107/160" in v.text
     convex = wb.BilevelProblem([x], [y], x + y, (y - x) ** 2 / 2, lower_constraints=[y >= 0, 1 - y ** 2 >= 0])
-    assert follower_convexity(convex).verdict == "convex"        # f'' = 1, -(1 - y^2)'' = 2 >= 0
+    assert follower_convexity_report(convex).verdict == "convex"        # f'' = 1, -(1 - y^2)'' = 2 >= 0
     bad_set = wb.BilevelProblem([x], [y], x + y, -y, lower_constraints=[y ** 2 - 1 >= 0])
-    assert follower_convexity(bad_set).convex is False           # y^2 - 1 >= 0 is not a convex set
+    assert follower_convexity_report(bad_set).convex is False           # y^2 - 1 >= 0 is not a convex set
     # Hessian of y^4 + z^2 + y z is [[12 y^2, 1], [1, 2]], indefinite when 24 y^2 < 1: SymPy cannot
     # decide the sign symbolically here, sampling must find such a point.
     two = wb.BilevelProblem([x], [y, z], x + y, y ** 4 + z ** 2 + y * z, upper_constraints=[x >= 0, x <= 1])
-    w = follower_convexity(two)
+    w = follower_convexity_report(two)
     assert w.verdict == "nonconvex" and w.counterexample["eigenvalue"] < 0
     assert 24 * w.counterexample["point"]["y"] ** 2 < 1

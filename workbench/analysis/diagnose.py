@@ -24,7 +24,7 @@ from ..certify import certify
 from ..lower import lower
 from ..solve import FollowerSolver
 from .cq import CQReport, constraint_qualification
-from .convexity_in_y import FollowerConvexity, follower_convexity
+from .follower_convexity import FollowerConvexity, follower_convexity_report
 
 if TYPE_CHECKING:  # annotations only
     from ..model.problem import BilevelProblem
@@ -104,7 +104,7 @@ def diagnose(problem: BilevelProblem, result: Any = None, point: Mapping | None 
     gap = max(f_y - best, 0.0)
     F_y = float(lp.evaluate("upper_objective", x, y, p)[0])
     F_best = float(lp.evaluate("upper_objective", x, best_y, p)[0])
-    conv = follower_convexity(problem, parameters={s: v for s, v in zip(problem.parameter_symbols, p)})
+    conv = follower_convexity_report(problem, parameters={s: v for s, v in zip(problem.parameter_symbols, p)})
     pvals = {s: float(v) for s, v in zip(problem.parameter_symbols, p)}
     cq = constraint_qualification(problem, x, parameters=pvals, follower_point=y)
     spurious = cert.better_y is not None

@@ -122,7 +122,7 @@ def _sample_box(problem: BilevelProblem, values: dict, n: int, seed: int) -> np.
     return np.hstack(cols)
 
 
-def follower_convexity(problem: BilevelProblem, parameters: Mapping | None = None, n_samples: int = 400,
+def follower_convexity_report(problem: BilevelProblem, parameters: Mapping | None = None, n_samples: int = 400,
                        seed: int = 0, tol: float = 1e-9) -> FollowerConvexity:
     """Convexity of the follower in y: proof where SymPy can, counterexample by sampling otherwise."""
     values = dict(zip(problem.parameter_symbols, problem.parameter_vector(parameters)))
