@@ -6,7 +6,8 @@ The stage of the hypergradient route that owns the leader's side:
 * :class:`LeaderProblem` — the start, the box and the general leader rows as SciPy constraints;
 * :func:`descend` — one SciPy run on Φ (L-BFGS-B with bounds only, SLSQP / trust-constr with
   general constraints), one log row per iteration; :func:`descend_from_starts` — the same from
-  the user's start and ``n_starts − 1`` seeded points of the box, keeping the lowest converged Φ.
+  the user's start, the tied point (:func:`tied_point`, ``tied_start``) and ``n_starts − 1``
+  seeded points of the box, keeping the lowest converged Φ.
 
 Φ and ∇Φ come from a follower engine's ``evaluate(x) -> Evaluation``
 (:mod:`workbench.solve.smooth_follower`, or ``KKTFollower`` in the sensitivity stage).
@@ -14,6 +15,12 @@ The stage of the hypergradient route that owns the leader's side:
 Why starts: Φ is nonconvex in general (per-feature ridge already is: on the banded ridge of
 ``benchmarks/scale`` each local group of penalties chooses between "unpenalised" and "shrunk",
 so stationary points multiply); every run ends at a stationary point, a few starts give a lower one.
+The default second start is the tied point (one shared value for every leader variable, the best
+on the box's diagonal — for per-feature penalties, the one-global-penalty fit): a continuation from
+the problem with one degree of freedom to the full one, principled where random points of a wide
+box (e^x with x in [−20, 20]) are not. It runs after the start's own descent, so the default's
+answer is never above what the start alone gives (``benchmarks/results/hypergradient.md`` compares
+it with the start alone, the tied point alone and a random second start on every ridge row).
 """
 from __future__ import annotations
 
