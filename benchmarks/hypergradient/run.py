@@ -207,9 +207,12 @@ def degree4_diagnosis(p, r) -> list[str]:
     free = np.abs(x) < 20 - 1e-3
     w = np.linalg.eigvalsh(((H + H.T) / 2)[np.ix_(free, free)])
     g = eng.evaluate(x).grad
-    its = [row for row in r.log if row["iteration"] in (0, 100, 250, 500, 750) or row is r.log[-1]]
+    won = min(r.info["starts"], key=lambda s: s["F"])["start"]   # the run whose end is the answer
+    log = [row for row in r.log if row["start"] == won]
+    its = [row for row in log if row["iteration"] in (0, 100, 250, 500, 750) or row is log[-1]]
     out = ["### Why diabetes degree 4 (1000 penalties, 300 training and 142 validation rows) does not converge\n",
-           "Φ along the run (iteration: Φ, projected gradient): "
+           f"Φ along the run that gave the answer (the {r.info['starts'][won]['origin']} run; iteration: Φ, "
+           "projected gradient): "
            + "; ".join(f"{row['iteration']}: {row['F']:.5f}, {row['projected_gradient']:.1e}" for row in its) + ".\n",
            f"Curvature where it stopped (Φ = {r.upper_value:.6f}, projected gradient "
            f"{stationarity(x, g, -20 * np.ones(n), 20 * np.ones(n)):.1e}; Hessian by central differences of the exact "
