@@ -160,8 +160,7 @@ def _row(label, n, t_build, r, t_h, k) -> str:
         rel_v, ratio_v = (r.upper_value - kv) / abs(kv), t_h / k["time"]
         VERDICTS.append(f"Ridge per feature, {label}, n = {n}: time ratio {ratio_v:.3f} "
                         f"({'met' if ratio_v <= 0.1 else 'NOT met'}: <= 1/10); relative difference {rel_v:+.1e} "
-                        f"({'met' if abs(rel_v) <= 1e-6 else ('lower than KKT: a better stationary point' if rel_v < 0 else 'NOT met')}: "
-                        "within 1e-6)")
+                        f"({'met: within 1e-6' if abs(rel_v) <= 1e-6 else ('met: lower than the KKT route, a better stationary point' if rel_v < 0 else 'NOT met: within 1e-6')})")
     return line
 
 
