@@ -187,6 +187,8 @@ def test_tied_start_reaches_the_lower_well():
     # One leader variable: the tied problem is the problem, so there is no tied stage.
     one = double_well().solve(method="hypergradient", progress=False)
     assert one.info["tied_start"] is None and [s["origin"] for s in one.info["starts"]] == ["start"]
+    alone = double_well().solve(method="hypergradient", progress=False, tied_start="only")   # falls back to the start
+    assert [s["origin"] for s in alone.info["starts"]] == ["start"] and alone.upper_value == one.upper_value
 
 
 def test_iteration_limit_is_not_optimal():
