@@ -151,6 +151,46 @@ def test_n_starts_reaches_the_lower_of_two_stationary_points():
         p.solve(method="hypergradient", seed=-1)
 
 
+def two_wells_and_a_bowl() -> wb.BilevelProblem:
+    # Followers y_i* = x_i (min ½‖y − x‖²); leader F = g(u1) + 3(u2 + 1)², u_i = y_i/5, x in [−10, 10]²,
+    # g(u) = (u² − 1)² + 0.3u the double well above (local well u = 0.9601, the lower one u = −1.0356).
+    # Φ is separable: from the start (6, 6) coordinate 1 stays in g's right well, coordinate 2 goes to u2 = −1.
+    # On the diagonal x = t·1, φ(u) = g(u) + 3(u + 1)² has φ'(u)/1 = 4u³ + 2u + 6.3 (φ'' = 12u² + 2 > 0:
+    # one minimum, the real root of that cubic, u* ≈ −1.02), which lies in g's left basin (left of its
+    # maximum u = 0.0752): descending from the tied point ends in the lower well (u1, u2) = (−1.0356, −1).
+    u1, u2 = y1 / 5, y2 / 5
+    return wb.BilevelProblem([x1, x2], [y1, y2], upper_objective=(u1 ** 2 - 1) ** 2 + 0.3 * u1 + 3 * (u2 + 1) ** 2,
+                             lower_objective=((y1 - x1) ** 2 + (y2 - x2) ** 2) / 2,
+                             upper_constraints=[x1 >= -10, x1 <= 10, x2 >= -10, x2 <= 10], start={x1: 6.0, x2: 6.0})
+
+
+def test_tied_start_reaches_the_lower_well():
+    wells = np.sort(np.roots([4.0, 0.0, -4.0, 0.3]).real)[[0, 2]]       # g' = 0: u = −1.0356 (lower), 0.9601
+    g = (wells ** 2 - 1) ** 2 + 0.3 * wells
+    tied_u = [r.real for r in np.roots([4.0, 0.0, 2.0, 6.3]) if abs(r.imag) < 1e-12]   # φ' = 0 on the diagonal
+    assert len(tied_u) == 1 and tied_u[0] < 0.0752                      # one root, in g's left basin
+    p = two_wells_and_a_bowl()
+    off = p.solve(method="hypergradient", progress=False, tied_start="off")
+    assert off.status == "optimal" and off.info["tied_start"] is None and len(off.info["starts"]) == 1
+    assert [off.leader[x1], off.leader[x2]] == pytest.approx([5 * wells[1], -5.0], abs=1e-5)
+    assert off.upper_value == pytest.approx(g[1], abs=1e-9)
+    r = p.solve(method="hypergradient", progress=False)                 # default tied_start="extra"
+    assert [s["origin"] for s in r.info["starts"]] == ["start", "tied"]
+    assert r.info["starts"][0]["F"] == off.upper_value                  # the same first run as "off"
+    assert r.info["tied_start"]["t"] == pytest.approx(5 * tied_u[0], abs=1e-5)
+    assert r.status == "optimal" and [r.leader[x1], r.leader[x2]] == pytest.approx([5 * wells[0], -5.0], abs=1e-5)
+    assert r.upper_value == pytest.approx(g[0], abs=1e-9)
+    only = p.solve(method="hypergradient", progress=False, tied_start="only")
+    assert [s["origin"] for s in only.info["starts"]] == ["tied"] and only.upper_value == pytest.approx(g[0], abs=1e-9)
+    with pytest.raises(MethodError, match="tied_start"):
+        p.solve(method="hypergradient", tied_start="sometimes")
+    # One leader variable: the tied problem is the problem, so there is no tied stage.
+    one = double_well().solve(method="hypergradient", progress=False)
+    assert one.info["tied_start"] is None and [s["origin"] for s in one.info["starts"]] == ["start"]
+    alone = double_well().solve(method="hypergradient", progress=False, tied_start="only")   # falls back to the start
+    assert [s["origin"] for s in alone.info["starts"]] == ["start"] and alone.upper_value == one.upper_value
+
+
 def test_iteration_limit_is_not_optimal():
     # One L-BFGS-B iteration from x = 6 cannot reach the stationary point 4.80 (previous test) to
     # the relative tolerance 1e-6: the route reports the point, not certified, and says why.

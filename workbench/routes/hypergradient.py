@@ -43,7 +43,10 @@ def solve_hypergradient(problem: Any, **options: Any) -> BilevelResult:
     ``max_iter``, ``tol`` (relative: the projected gradient <= tol · max(|Φ(x₀)|, ‖pg(x₀)‖)),
     ``optimizer`` ("auto": L-BFGS-B with bounds only, else SLSQP; "L-BFGS-B", "SLSQP",
     "trust-constr"), ``n_starts`` / ``seed`` (the start, then seeded points of the leader box; the
-    lowest converged Φ wins), ``follower`` ("auto", "matrix", "kkt"), ``progress`` (a tqdm bar),
+    lowest converged Φ wins), ``tied_start`` ("extra", default: also descend from the best point
+    of the box's diagonal x = t·1 — one shared value for every leader variable, a 1-D problem —
+    and keep the lower end; "only": descend from the tied point instead of the start; "off"),
+    ``follower`` ("auto", "matrix", "kkt"), ``progress`` (a tqdm bar),
     ``certify_starts`` / ``gap_tol`` / ``feas_tol`` (the certificate), ``blas_threads`` (BLAS
     threads while the route runs; default 1: per-call matrices are small and OpenBLAS's thread
     start-up cost 20× on a loaded 2-core machine for n = 65; None leaves the process setting).
@@ -73,7 +76,8 @@ def solve_hypergradient(problem: Any, **options: Any) -> BilevelResult:
             "stationarity_tolerance": run.tolerance, "optimizer": optimizer, "follower_engine": engine_name,
             "evaluations": run.evaluations, "follower_iterations": reduced.follower_iterations,
             "kinks": sum(r["kink"] for r in run.rows), "optimizer_message": str(run.scipy.message),
-            "starts": run.runs, "optimize_s": t_opt, "certify_s": time.monotonic() - t0 - t_opt,
+            "starts": run.runs, "tied_start": None if run.tied is None else
+            {k: v for k, v in run.tied.items() if k != "x"}, "optimize_s": t_opt, "certify_s": time.monotonic() - t0 - t_opt,
             "general_constraints": leader.constraint_names}
     return BilevelResult(status=status, x=run.x, y=e.y, lam=e.lam, certificate=cert, log=run.rows,
                          solver_stats=SolverStats(f"scipy-{optimizer}", str(run.scipy.message),

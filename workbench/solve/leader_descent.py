@@ -6,7 +6,8 @@ The stage of the hypergradient route that owns the leader's side:
 * :class:`LeaderProblem` — the start, the box and the general leader rows as SciPy constraints;
 * :func:`descend` — one SciPy run on Φ (L-BFGS-B with bounds only, SLSQP / trust-constr with
   general constraints), one log row per iteration; :func:`descend_from_starts` — the same from
-  the user's start and ``n_starts − 1`` seeded points of the box, keeping the lowest converged Φ.
+  the user's start, the tied point (:func:`tied_point`, ``tied_start``) and ``n_starts − 1``
+  seeded points of the box, keeping the lowest converged Φ.
 
 Φ and ∇Φ come from a follower engine's ``evaluate(x) -> Evaluation``
 (:mod:`workbench.solve.smooth_follower`, or ``KKTFollower`` in the sensitivity stage).
@@ -14,6 +15,12 @@ The stage of the hypergradient route that owns the leader's side:
 Why starts: Φ is nonconvex in general (per-feature ridge already is: on the banded ridge of
 ``benchmarks/scale`` each local group of penalties chooses between "unpenalised" and "shrunk",
 so stationary points multiply); every run ends at a stationary point, a few starts give a lower one.
+The default second start is the tied point (one shared value for every leader variable, the best
+on the box's diagonal — for per-feature penalties, the one-global-penalty fit): a continuation from
+the problem with one degree of freedom to the full one, principled where random points of a wide
+box (e^x with x in [−20, 20]) are not. It runs after the start's own descent, so the default's
+answer is never above what the start alone gives (``benchmarks/results/hypergradient.md`` compares
+it with the start alone, the tied point alone and a random second start on every ridge row).
 """
 from __future__ import annotations
 
@@ -31,6 +38,7 @@ from .smooth_follower import Evaluation
 
 OPTIMIZERS = ("L-BFGS-B", "SLSQP", "trust-constr")
 FOLLOWERS = ("auto", "matrix", "kkt")
+TIED_STARTS = ("extra", "only", "off")
 STATIONARITY_FACTOR = 100  # a run the optimizer calls converged may stop at <= 100 × the tolerance
 
 
@@ -44,6 +52,7 @@ class DescentOptions:
     optimizer: str = "auto"
     n_starts: int = 1
     seed: int = 0
+    tied_start: str = "extra"
     parameters: Mapping | None = None
     progress: bool = True
     follower: str = "auto"
@@ -65,6 +74,8 @@ class DescentOptions:
         o = cls(**options)
         if o.optimizer != "auto" and o.optimizer not in OPTIMIZERS:
             raise MethodError(f"optimizer must be 'auto' or one of {OPTIMIZERS}, got {o.optimizer!r}")
+        if o.tied_start not in TIED_STARTS:
+            raise MethodError(f"tied_start must be one of {TIED_STARTS}, got {o.tied_start!r}")
         if o.follower not in FOLLOWERS:
             raise MethodError(f"follower must be one of {FOLLOWERS}, got {o.follower!r}")
         for name, least in (("max_iter", 1), ("n_starts", 1), ("certify_starts", 0), ("seed", 0)):
@@ -163,6 +174,7 @@ class DescentResult:
     stationarity: float
     tolerance: float = 0.0   # the projected-gradient tolerance used (stopping_tolerance)
     runs: list[dict] = field(default_factory=list)
+    tied: dict | None = None  # the tied stage (tied_point) when it ran
 
     @property
     def converged(self) -> bool:
@@ -282,26 +294,78 @@ def descend(reduced: ReducedObjective, x0: np.ndarray, lo: np.ndarray, hi: np.nd
     return DescentResult(x, last, res, rows, reduced.count, rows[-1]["projected_gradient"], pgtol)
 
 
+def tied_point(reduced: ReducedObjective, leader: LeaderProblem, tol: float) -> dict | None:
+    """The continuation start: the best point on the leader box's diagonal x = t·1,
+
+        t* = argmin_{t ∈ [max lo, min hi]} φ(t) = Φ(t·1),     φ'(t) = 1ᵀ∇Φ(t·1),
+
+    by L-BFGS-B in one variable from t₀ = the mean of the start (clipped). For per-feature
+    penalties this is "one shared penalty first, then untie them" (the tied problem is the
+    one-global-penalty problem, cheap and usually well posed); descending from its solution
+    starts the per-feature search from a point already fitted to the validation data rather than
+    from an arbitrary declaration start. ``None`` when it does not apply: one leader variable (the
+    tied problem is the problem), general leader rows (the diagonal need not be feasible), or a
+    box whose bounds leave no common value (max lo > min hi)."""
+    a, b = float(np.max(leader.lo)), float(np.min(leader.hi))
+    if leader.x0.size < 2 or leader.constraints or a > b:
+        return None
+    n, count0, t0 = leader.x0.size, reduced.count, time.perf_counter()
+
+    def phi(t: np.ndarray) -> tuple[float, np.ndarray]:
+        F, g = reduced(np.full(n, t[0]))
+        return F, np.array([g.sum()])
+
+    start = float(np.clip(np.mean(leader.x0), a, b))
+    F0, g0 = phi(np.array([start]))
+    gtol = stopping_tolerance(tol, F0, float(abs(np.clip(start - g0[0], a, b) - start))) * 1e-2
+    res = so.minimize(phi, np.array([start]), jac=True, method="L-BFGS-B",
+                      bounds=[(a if np.isfinite(a) else None, b if np.isfinite(b) else None)],
+                      options={"maxiter": 200, "gtol": gtol, "ftol": 1e-15})
+    t = float(np.clip(res.x[0], a, b))
+    return {"x": np.full(n, t), "t": t, "F": float(res.fun), "t_start": start, "iterations": int(res.nit),
+            "evaluations": reduced.count - count0, "time_s": time.perf_counter() - t0, "message": str(res.message)}
+
+
 def descend_from_starts(reduced: ReducedObjective, leader: LeaderProblem, optimizer: str,
                         options: DescentOptions) -> DescentResult:
-    """:func:`descend` from each of ``leader.starts(n_starts, seed)``; the lowest Φ among the
-    converged runs wins (the lowest of all when none converged). Every run uses the tolerance of
-    the first start (one stopping rule for all); the log holds every run's rows (``start``
-    column), ``runs`` one summary per start. The engine is left at the winner's x (its state —
-    the warm start, the proof of H ≻ 0 — is the winner's, for the certificate)."""
-    best, runs, rows, pgtol = None, [], [], None
-    for k, x0 in enumerate(leader.starts(options.n_starts, options.seed)):
+    """:func:`descend` from each start; the lowest Φ among the converged runs wins (the lowest of
+    all when none converged). The starts, each with its ``origin``:
+
+    * ``tied_start="extra"`` (default): the start, then the tied point (:func:`tied_point`,
+      computed after the first run, so that run is the one ``"off"`` makes and the answer can
+      only be equal or lower), then ``n_starts − 1`` seeded points of the box;
+    * ``"only"``: the tied point instead of the start, then the seeded points;
+    * ``"off"``: the start and the seeded points (:meth:`LeaderProblem.starts`).
+
+    Every run uses the tolerance of the first start (one stopping rule for all); the log holds
+    every run's rows (``start`` column), ``runs`` one summary per start, ``tied`` the tied stage.
+    The engine is left at the winner's x (its state — the warm start, the proof of H ≻ 0 — is
+    the winner's, for the certificate)."""
+    best, runs, rows, pgtol, tied = None, [], [], None, None
+    starts: list[tuple[str, Any]] = [("start" if k == 0 else "seeded", x)
+                                     for k, x in enumerate(leader.starts(options.n_starts, options.seed))]
+    if options.tied_start == "only":
+        starts[0] = ("tied", None)
+    elif options.tied_start == "extra":
+        starts.insert(1, ("tied", None))
+    for k, (origin, x0) in enumerate(starts):
+        if origin == "tied":
+            tied = tied_point(reduced, leader, float(options.tol))
+            if tied is None and k > 0:
+                continue  # the tied stage does not apply: the other starts only
+            x0 = leader.x0 if tied is None else tied["x"]
+            origin = "start" if tied is None else origin
         run = descend(reduced, x0, leader.lo, leader.hi, leader.constraints, optimizer, int(options.max_iter),
-                      float(options.tol), options.progress, start_index=k, pgtol=pgtol)
+                      float(options.tol), options.progress, start_index=len(runs), pgtol=pgtol)
         pgtol = run.tolerance
         rows += run.rows
-        runs.append({"start": k, "F": run.last.F, "stationarity": run.stationarity, "converged": run.converged,
-                     "iterations": len(run.rows) - 1, "message": str(run.scipy.message)})
+        runs.append({"start": len(runs), "origin": origin, "F": run.last.F, "stationarity": run.stationarity,
+                     "converged": run.converged, "iterations": len(run.rows) - 1, "message": str(run.scipy.message)})
         if best is None or (run.converged, -run.last.F) > (best.converged, -best.last.F):
             best = run
     assert best is not None
     reduced.at(best.x)  # the last evaluation is cached: this re-solves only if it was another x
-    return replace(best, rows=rows, runs=runs, evaluations=reduced.count)
+    return replace(best, rows=rows, runs=runs, evaluations=reduced.count, tied=tied)
 
 
 def stopping_tolerance(tol: float, F0: float, pg0: float) -> float:
