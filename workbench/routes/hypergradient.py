@@ -20,7 +20,7 @@ KKT-only option is given; ``r.info["route"]`` says why.
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from threadpoolctl import threadpool_limits
 
@@ -32,11 +32,14 @@ from ..solve.leader_descent import DescentOptions, LeaderProblem, ReducedObjecti
 from ..solve.smooth_follower import smooth_follower_applies
 from ..status import SolverStats, Status
 
+if TYPE_CHECKING:  # annotations only
+    from ..model.protocol import Problem
+
 AUTO_MIN_FOLLOWER = 500   # below this the KKT route is fast and gives a stronger (restarted) answer
 OPTIONS = DescentOptions.names()
 
 
-def solve_hypergradient(problem: Any, **options: Any) -> BilevelResult:
+def solve_hypergradient(problem: Problem, **options: Any) -> BilevelResult:
     """Minimise the reduced objective with exact hypergradients (module docstring).
 
     Options (:class:`~workbench.solve.leader_descent.DescentOptions`): ``start`` (leader point),
@@ -86,7 +89,7 @@ def solve_hypergradient(problem: Any, **options: Any) -> BilevelResult:
                          time_s=time.monotonic() - t0, **base)
 
 
-def auto_applies(problem: Any, options: Mapping) -> tuple[bool, str]:
+def auto_applies(problem: Problem, options: Mapping) -> tuple[bool, str]:
     """Whether ``method="auto"`` should use this route, and why (or why not)."""
     if not smooth_follower_applies(problem):
         return False, "follower is not an unconstrained vector declaration"

@@ -15,7 +15,7 @@ They live here, not in ``solve/``, because they use the sensitivity and certific
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import casadi as ca
 import numpy as np
@@ -29,8 +29,11 @@ from ..solve.smooth_follower import (Evaluation, LazyFollowerSolver, SmoothFollo
 from .response import follower_response, follower_solver
 from .sensitivity import sensitivity
 
+if TYPE_CHECKING:  # annotations only
+    from ..model.protocol import Problem
 
-def follower_engine(problem: Any, p: np.ndarray, follower: str = "auto") -> tuple[Any, LoweredProblem, str]:
+
+def follower_engine(problem: Problem, p: np.ndarray, follower: str = "auto") -> tuple[Any, LoweredProblem, str]:
     """(engine, lowered problem, "matrix" | "kkt") for ``follower`` = "auto" | "matrix" | "kkt".
 
     The matrix engine never needs the SX model: its leader rows, box and certificate read the MX
@@ -45,7 +48,7 @@ def follower_engine(problem: Any, p: np.ndarray, follower: str = "auto") -> tupl
     return KKTFollower(problem, p), lower(problem), "kkt"
 
 
-def strictly_convex_everywhere(problem: Any) -> tuple[bool, str]:
+def strictly_convex_everywhere(problem: Problem) -> tuple[bool, str]:
     """Whether the follower is proven strictly convex at every point of the leader's box, and why.
 
     Proofs: the family's construction (``info["follower_convex_by_construction"]``), or a QP
@@ -69,7 +72,7 @@ def strictly_convex_everywhere(problem: Any) -> tuple[bool, str]:
     return True, "follower QP with Q ≻ 0 (Cholesky) and diag(E x) ⪰ 0 on the box: strictly convex"
 
 
-def certify_final(problem: Any, lp: LoweredProblem, x: np.ndarray, y: np.ndarray, p: np.ndarray,
+def certify_final(problem: Problem, lp: LoweredProblem, x: np.ndarray, y: np.ndarray, p: np.ndarray,
                   lam: Any, engine: Any, n_random: int, gap_tol: float, feas_tol: float) -> Any:
     """The follower's optimality proven at the route's final x (the certificate stage).
 
@@ -98,7 +101,7 @@ def certify_final(problem: Any, lp: LoweredProblem, x: np.ndarray, y: np.ndarray
 class KKTFollower:
     """Tight Ipopt re-solve warm-started at the previous y, hypergradient from the KKT system."""
 
-    def __init__(self, problem: Any, p: np.ndarray):
+    def __init__(self, problem: Problem, p: np.ndarray):
         from ..lower import lower
         self.problem, self.p, self.lp = problem, np.asarray(p, float), lower(problem)
         self.y = np.asarray(self.lp.y_start, float).copy()

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import casadi as ca
 import numpy as np
@@ -35,6 +35,9 @@ import scipy.optimize as so
 from ..errors import MethodError, ValueInputError
 from .follower import box_from_constraints
 from .smooth_follower import Evaluation
+
+if TYPE_CHECKING:  # annotations only
+    from ..model.protocol import Problem
 
 OPTIMIZERS = ("L-BFGS-B", "SLSQP", "trust-constr")
 FOLLOWERS = ("auto", "matrix", "kkt")
@@ -101,7 +104,7 @@ class LeaderProblem:
     constraint_names: list[Any]
 
     @classmethod
-    def build(cls, problem: Any, lp: Any, p: np.ndarray, start: Any = None) -> "LeaderProblem":
+    def build(cls, problem: Problem, lp: Any, p: np.ndarray, start: Any = None) -> "LeaderProblem":
         lo, hi = box_from_constraints(lp, "x")
         cons, names = _general_constraints(lp, p)
         return cls(_start(problem, lp, start), lo, hi, cons, names)
@@ -124,7 +127,7 @@ class LeaderProblem:
         return [x0.copy()] + [a + (b - a) * rng.random(x0.size) for _ in range(n - 1)]
 
 
-def _start(problem: Any, lp: Any, start: Any) -> np.ndarray:
+def _start(problem: Problem, lp: Any, start: Any) -> np.ndarray:
     if start is None:
         return np.asarray(lp.x_start, float).copy()
     if isinstance(start, Mapping) and not hasattr(problem, "parameter_blocks"):

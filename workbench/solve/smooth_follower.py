@@ -21,7 +21,7 @@ drives either through ``evaluate(x) -> Evaluation``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import casadi as ca
 import numpy as np
@@ -31,6 +31,9 @@ import scipy.sparse as sps
 import scipy.sparse.linalg as spla
 
 from ..errors import MethodError, SolverFailure
+
+if TYPE_CHECKING:  # annotations only
+    from ..model.protocol import Problem
 
 DENSE_NEWTON_MAX = 3000   # n_y up to which a stated dense Hessian (hessian_at) is formed and factorised
 
@@ -72,7 +75,7 @@ def factor_pd(H: Any) -> Callable[[np.ndarray], np.ndarray]:
 class SmoothFollower:
     """Follower min_y f(x, y) (no constraints, ∇²_yy f ≻ 0) from MX matrix expressions."""
 
-    def __init__(self, problem: Any, p: np.ndarray, tol: float = 1e-10):
+    def __init__(self, problem: Problem, p: np.ndarray, tol: float = 1e-10):
         self.problem, self.p, self.tol = problem, np.asarray(p, float), tol
         sign = {"min": 1.0, "max": -1.0}
         self.sign = sign[problem.lower_sense]
@@ -91,7 +94,7 @@ class SmoothFollower:
         self.y = np.asarray(problem.y_start, float).copy()
         self.hessian_proven_pd_at: np.ndarray | None = None
 
-    def _mx_oracle(self, problem: Any, sign: dict) -> None:
+    def _mx_oracle(self, problem: Problem, sign: dict) -> None:
         """(f, ∇_y f), ∇²_yy f·v, ∇_x(∇_y f·v) and (F, F_x, F_y, ∇_y f) as MX Functions."""
         x, y, v = ca.MX.sym("x", problem.n_x), ca.MX.sym("y", problem.n_y), ca.MX.sym("v", problem.n_y)
         pb, o = {}, 0
@@ -291,7 +294,7 @@ def _band_layout(H: sps.csr_matrix, max_band: float) -> tuple | None:
     return layout
 
 
-def _stated_hessian(problem: Any) -> Callable[[np.ndarray], Any] | None:
+def _stated_hessian(problem: Problem) -> Callable[[np.ndarray], Any] | None:
     """The follower's Hessian in closed form when its declaration states it (quadratic in y)."""
     f = getattr(problem, "_f", None)
     if hasattr(f, "hessian"):
@@ -303,7 +306,7 @@ def _stated_hessian(problem: Any) -> Callable[[np.ndarray], Any] | None:
     return None
 
 
-def numeric_blocks(problem: Any) -> bool:
+def numeric_blocks(problem: Problem) -> bool:
     """Whether the declaration's blocks state their derivatives in NumPy (then the engine uses them).
 
     Protocol (the families of :mod:`workbench.model.vector_logistic`): the leader block has
@@ -318,12 +321,12 @@ def numeric_blocks(problem: Any) -> bool:
             and problem.lower_sense == "min" and problem.upper_sense == "min")
 
 
-def smooth_follower_applies(problem: Any) -> bool:
+def smooth_follower_applies(problem: Problem) -> bool:
     """True for vector declarations whose follower has no constraint rows (engine 1)."""
     return hasattr(problem, "_f") and hasattr(problem, "parameter_blocks") and not problem.g and not problem.h
 
 
-def matrix_follower_solver(problem: Any, lp: Any) -> Any:
+def matrix_follower_solver(problem: Problem, lp: Any) -> Any:
     """A tight Ipopt follower solver on the MX form (limited-memory Hessian) for the certificate.
 
     The SX lowering of a dense data term would make Ipopt's exact Hessian a dense symbolic
