@@ -35,6 +35,7 @@ import scipy.optimize as so
 from ..errors import MethodError, ValueInputError
 from .follower import box_from_constraints
 from .smooth_follower import Evaluation
+from .starts import box_points
 
 if TYPE_CHECKING:  # annotations only
     from ..model.protocol import Problem
@@ -119,12 +120,8 @@ class LeaderProblem:
         return name
 
     def starts(self, n: int, seed: int) -> list[np.ndarray]:
-        """x0, then n − 1 points uniform in the box (seeded); an unbounded side spans 5 (1 + |x0|) from x0."""
-        rng = np.random.default_rng(seed)
-        x0, span = self.x0, 5 * (1 + np.abs(self.x0))
-        a = np.where(np.isfinite(self.lo), self.lo, np.minimum(self.hi, x0) - span)
-        b = np.where(np.isfinite(self.hi), self.hi, np.maximum(self.lo, x0) + span)
-        return [x0.copy()] + [a + (b - a) * rng.random(x0.size) for _ in range(n - 1)]
+        """x0, then n − 1 points uniform in the box (seeded): :func:`~workbench.solve.starts.box_points`."""
+        return box_points(self.x0.copy(), self.lo, self.hi, n, seed)
 
 
 def _start(problem: Problem, lp: Any, start: Any) -> np.ndarray:

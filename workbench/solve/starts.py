@@ -13,16 +13,20 @@ from ..lower import LoweredProblem
 from .follower import box_from_constraints
 
 
-def leader_starts(lp: LoweredProblem, x0: np.ndarray, n: int, seed: int) -> list[np.ndarray]:
-    """The user's x0, then n - 1 random points in the leader's box (or x0 +- 5 (1 + |x0|))."""
+def box_points(x0: np.ndarray, lo: np.ndarray, hi: np.ndarray, n: int, seed: int) -> list[np.ndarray]:
+    """x0, then n - 1 seeded points uniform in [lo, hi]; an unbounded side spans 5 (1 + |x0|) from x0."""
     rng = np.random.default_rng(seed)
+    x0 = np.asarray(x0, float)
+    span = 5 * (1 + np.abs(x0))
+    a = np.where(np.isfinite(lo), lo, np.minimum(hi, x0) - span)
+    b = np.where(np.isfinite(hi), hi, np.maximum(lo, x0) + span)
+    return [x0] + [a + (b - a) * rng.random(x0.size) for _ in range(max(n - 1, 0))]
+
+
+def leader_starts(lp: LoweredProblem, x0: np.ndarray, n: int, seed: int) -> list[np.ndarray]:
+    """The user's x0, then n - 1 random points in the leader's box (:func:`box_points`)."""
     lo, hi = box_from_constraints(lp, "x")
-    a = np.where(np.isfinite(lo), lo, np.where(np.isfinite(hi), np.minimum(hi, x0) - 5 * (1 + np.abs(x0)), x0 - 5 * (1 + np.abs(x0))))
-    b = np.where(np.isfinite(hi), hi, np.where(np.isfinite(lo), np.maximum(lo, x0) + 5 * (1 + np.abs(x0)), x0 + 5 * (1 + np.abs(x0))))
-    starts = [np.asarray(x0, float)]
-    for _ in range(max(n - 1, 0)):
-        starts.append(a + (b - a) * rng.random(lp.n_x))
-    return starts
+    return box_points(x0, lo, hi, n, seed)
 
 
 def follower_starts(lp: LoweredProblem, y: np.ndarray, n_random: int, seed: int = 0,
