@@ -23,6 +23,11 @@ re-evaluation, cross-check) -> the follower certificate; for nonconvex followers
    ``max_leader_bounding``, the bounding scheme (assumptions in ``solve.bounding``); it ends
    "optimal" (gap closed), ``time_limit`` with ``bound`` and the incumbent, or ``not_certified``.
 
+``algorithm`` picks the stages: ``"auto"`` (default) as above; ``"kkt"`` the KKT relaxation only
+(the scheme never runs; same as ``bounding=False``); ``"bounding"`` the bounding scheme alone from
+the high-point relaxation, skipping the KKT stage even where it would suffice (to measure the scheme
+on its own; it still needs a compact leader set and n_x <= ``max_leader_bounding``).
+
 Integer leader variables (``BilevelProblem(..., integer=[...])``) are SCIP integer variables throughout.
 """
 from __future__ import annotations
@@ -48,6 +53,7 @@ from ..solve.scip import ScipSolution, quiet_soplex, slater_cq, solve_retrying
 from ..status import SolverStats, Status, failure_from_scip
 
 KKT_GAP = 1e-7          # SCIP's relative and absolute gap limit on the KKT relaxation
+ALGORITHMS = ("auto", "kkt", "bounding")
 
 
 def _names(problem: Any, which: str, n: int) -> list[str]:
@@ -118,18 +124,32 @@ def refuse_pessimistic() -> None:
 def solve_global(problem: Any, parameters: Mapping | None = None, time_limit: float | None = 60.0, seed: int = 0,
                  gap_tol: float = 1e-3, certify_starts: int = 4, feas_tol: float = FEAS_TOL,
                  bounding: bool = True, max_leader_bounding: int = 5, radius: float = ASSUMED_RADIUS,
-                 **unused: Any) -> BilevelResult:
+                 algorithm: str = "auto", **unused: Any) -> BilevelResult:
     """Solve to proven global optimality with SCIP (see the module docstring).
 
     ``gap_tol`` is the relative gap (to 1 + |F|) at which the bounding scheme stops; the KKT solve
-    itself closes SCIP's gap to ``KKT_GAP``. ``bounding=False`` skips the nonconvex-follower scheme.
+    itself closes SCIP's gap to ``KKT_GAP``. ``bounding=False`` (or ``algorithm="kkt"``) skips the
+    nonconvex-follower scheme; ``algorithm="bounding"`` runs the scheme alone (module docstring).
     """
     if unused:
         raise MethodError(f"method='global' does not take the option(s) {sorted(unused)}")
+    if algorithm not in ALGORITHMS:
+        raise MethodError(f"method='global': algorithm={algorithm!r} is not one of {sorted(ALGORITHMS)} "
+                          "('auto': KKT relaxation then the bounding scheme; 'kkt': the KKT relaxation only; "
+                          "'bounding': the bounding scheme alone)")
+    bounding = bounding and algorithm != "kkt"
     ctx = _Context(problem, problem.parameter_vector(parameters), 60.0 if time_limit is None else float(time_limit),
                    int(seed), certify_starts, gap_tol, feas_tol, radius)
     ctx.bounding_possible = bool(bounding and ctx.lp.n_x <= max_leader_bounding)
+    if algorithm == "bounding" and not ctx.bounding_possible:
+        raise MethodError(f"method='global', algorithm='bounding': the bounding scheme needs n_x <= "
+                          f"{max_leader_bounding} (this problem has n_x = {ctx.lp.n_x})"
+                          + ("" if bounding else " and bounding=True"))
     with quiet_soplex():  # the certificate's SCIP solves too
+        if algorithm == "bounding":
+            r = _bounding_stage(ctx, {})
+            r.info["route"] = "global: bounding scheme (Mitsos, Lemonidis & Barton 2008), forced (algorithm='bounding')"
+            return r
         return _solve_global(ctx, bounding, max_leader_bounding)
 
 
