@@ -217,9 +217,11 @@ class HighPointBounding:
             return "infeasible", cutoff, None  # no point of the relaxation below the cutoff
         if sol.w is None:
             return sol.status, sol.dual, None
-        x, _ = red.invert(sol.w, inv)
+        x, y = red.invert(sol.w, inv)
         lo, hi = self.leader_box  # SCIP's x may sit outside its bounds by the feasibility tolerance
-        return sol.status, sol.dual, round_integers(np.clip(x, lo, hi), self.ints)
+        x = round_integers(np.clip(x, lo, hi), self.ints)
+        self.last["point"] = (x, np.asarray(y, float))  # an upper-bound candidate too (``upper_bound``)
+        return sol.status, sol.dual, x
 
     def follower(self, x: np.ndarray) -> tuple[str, float, np.ndarray | None]:
         r = self.follower_global(x, time_limit=min(10.0, self.left()))
@@ -233,10 +235,15 @@ class HighPointBounding:
         return True, "plain cut" if self.plain(yk) else "disjunctive cut"
 
     def upper_bound(self, x: np.ndarray, phi: float, yk: np.ndarray) -> tuple[float, Any] | None:
-        """Certified points at x (the optimistic eps-optimal reply, and y_k), at x rounded to 6, 3 and 2
-        decimals (an optimum at a point like x = 0, where the follower's reply jumps, is met by the
-        relaxation only approximately), each reply also rounded to 6 decimals (a reply like y = -1 is
-        returned by SCIP only to its tolerance). Every candidate is judged by the certificate alone."""
+        """Certified points at x: the optimistic eps-optimal reply (eps = 1e-10 (1 + |phi|), and half the
+        certificate's tolerance), y_k, and the relaxation's own y at x (where the follower is indifferent
+        to within the tolerance, as at an x where f no longer depends on y, it is the best reply); at x
+        rounded to 6, 3 and 2 decimals (an optimum at a point like x = 0, where the follower's reply
+        jumps, is met by the relaxation only approximately); each reply also with its components within
+        1e-7 of a bound of the follower's box put on that bound, and rounded to 6 decimals (a reply like
+        y = -1 is returned by SCIP only to its tolerance). Every candidate is judged by the certificate
+        alone."""
+        from ..certify.certificate import GAP_TOL
         from ..errors import UnsupportedExpressionError
         from ..reformulate.global_kkt import fixed_leader_program
         lp, best = self.lp, None
@@ -248,17 +255,25 @@ class HighPointBounding:
             st, phi_s, y_s = self.follower(snapped)
             if st == "optimal" and y_s is not None:
                 points.append((snapped, phi_s, y_s))
-        for xc, ph, yc in points:
+        own = self.last.get("point")
+        for j, (xc, ph, yc) in enumerate(points):
             cands = [yc]
-            try:
-                s = self._solve(fixed_leader_program(lp, self.p, xc, ph, 1e-10 * (1 + abs(ph)), None),
-                                min(10.0, self.left()))
+            if j == 0 and own is not None and np.array_equal(own[0], xc):
+                cands.append(own[1])
+            for eps in (1e-10 * (1 + abs(ph)), 0.5 * GAP_TOL * (1 + abs(ph))):
+                try:
+                    s = self._solve(fixed_leader_program(lp, self.p, xc, ph, eps, None), min(10.0, self.left()))
+                except UnsupportedExpressionError:
+                    break
                 if s.w is not None:
                     cands.insert(0, s.w)
-            except UnsupportedExpressionError:
-                pass
-            cands += [np.round(c, 6) + 0.0 for c in cands if not np.array_equal(np.round(c, 6), c)]
+            cands += [self._on_bounds(c) for c in list(cands)]
+            cands += [np.round(c, 6) + 0.0 for c in list(cands)]
+            seen: list[np.ndarray] = []
             for y in cands:
+                if any(np.array_equal(y, q) for q in seen):
+                    continue
+                seen.append(y)
                 F = float(lp.evaluate("upper_objective", xc, y, self.p)[0])
                 if best is not None and F >= best[0]:
                     continue
@@ -266,6 +281,17 @@ class HighPointBounding:
                 if cert.passed:
                     best = (F, (xc.copy(), np.asarray(y, float).copy(), cert))
         return best
+
+    def _on_bounds(self, y: np.ndarray) -> np.ndarray:
+        """y with every component within 1e-7 (1 + |b|) of a derived bound b of the follower's box set to b."""
+        n0 = self.lp.n_x
+        lo = self.hpr0.derived_lb[n0:n0 + self.lp.n_y]
+        hi = self.hpr0.derived_ub[n0:n0 + self.lp.n_y]
+        y = np.asarray(y, float).copy()
+        for b in (lo, hi):
+            near = np.isfinite(b) & (np.abs(y - b) <= 1e-7 * (1 + np.abs(b)))
+            y[near] = b[near]
+        return y
 
     def extra_cuts(self, x: np.ndarray, yk: np.ndarray) -> list[np.ndarray]:
         """Where y_k sits on an x-dependent boundary (g_j(x_k, y_k) < delta), cuts at the minimisers of the
