@@ -182,18 +182,21 @@ def global_follower(lp: LoweredProblem, x: Any, p: Any = None, *, y_ref: Any = N
     x = np.asarray(x, dtype=float).reshape(-1).copy()
     p = np.asarray(lp.p_default if p is None else p, dtype=float).reshape(-1).copy()
     y_ref = np.asarray(lp.y_start if y_ref is None else y_ref, dtype=float).reshape(-1).copy()
-    # One SCIP solve per leader point: the search certifies several candidates at the same x.
-    # The result depends on y_ref only through an assumed box, so it is reused across y_ref
-    # only when no bound had to be assumed.
+    # One SCIP solve per leader point: the search, the bounding scheme and the certificate ask at the
+    # same x. The result depends on y_ref only through an assumed box, so it is reused across y_ref
+    # only when no bound had to be assumed; a closed gap (status "optimal") serves every request with a
+    # gap tolerance at least as wide, whatever its time limit; anything else only the same request.
     cache = lp.cached(_RESULTS_KEY, dict)
-    key = (x.tobytes(), p.tobytes(), float(time_limit), float(gap_tol), int(seed))
-    hit = cache.get(key)
-    if hit is not None and (not hit[1].assumed or np.array_equal(hit[0], y_ref)):
-        return hit[1]
+    key = (x.tobytes(), p.tobytes(), int(seed))
+    for ref, tl, gt, hit in cache.get(key, ()):
+        if hit.assumed and not np.array_equal(ref, y_ref):
+            continue
+        if (hit.status == "optimal" and gt <= gap_tol) or (tl == float(time_limit) and gt == float(gap_tol)):
+            return hit
     out = _global_follower(lp, x, p, y_ref, time_limit, gap_tol, seed)
     if len(cache) >= 256:
         cache.pop(next(iter(cache)))
-    cache[key] = (y_ref, out)
+    cache.setdefault(key, []).append((y_ref, float(time_limit), float(gap_tol), out))
     return out
 
 

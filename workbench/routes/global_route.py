@@ -54,6 +54,8 @@ from ..status import SolverStats, Status, failure_from_scip
 
 KKT_GAP = 1e-7          # SCIP's relative and absolute gap limit on the KKT relaxation
 ALGORITHMS = ("auto", "kkt", "bounding")
+SCHEME_FOLLOWER_GAP = 1e-10  # the scheme's follower solves close to the certificate's gap (GAP_TOL / 10), so that
+#                              the certificate at the same x reuses them (``global_follower``'s cache)
 
 
 def _names(problem: Any, which: str, n: int) -> list[str]:
@@ -338,7 +340,8 @@ def _bounding_stage(ctx: _Context, start: dict) -> BilevelResult:
     scheme = HighPointBounding(
         ctx.lp, ctx.p, ctx.ints, (ctx.xn, ctx.yn), ctx.radius, left=ctx.left, seed=ctx.seed, gap_tol=ctx.gap_tol,
         certify=ctx.certify, leader_box=leader_box(ctx.lp),
-        follower_global=lambda x, time_limit: global_follower(ctx.lp, x, ctx.p, time_limit=time_limit))
+        follower_global=lambda x, time_limit: global_follower(ctx.lp, x, ctx.p, time_limit=time_limit,
+                                                              gap_tol=SCHEME_FOLLOWER_GAP))
     ctx.info["bounding_box"] = ctx.info["assumed_box"] = box_report(scheme.hpr0)
     res = scheme.run(start, ctx.left())
     sol = scheme.last.get("sol")

@@ -138,6 +138,7 @@ def bounding_scheme(lower_bound: Callable[[list[np.ndarray], float], tuple[str, 
     return done("time_limit", f"iteration limit ({max_iter}) reached")
 
 
+UBP_TIME = 2.0          # seconds per upper-bounding solve (a candidate, not a proof: 10 s each stalled Ex324)
 LBP_FEASTOL = 1e-8      # SCIP's feastol in the relaxations (1e-9 stalls on cuts tight at a point)
 
 
@@ -204,6 +205,7 @@ class HighPointBounding:
         from ..reformulate.global_kkt import Bilevel2HighPoint
         red = Bilevel2HighPoint(self.p, None, self.ints, cuts=cuts, leader_names=self.xn, follower_names=self.yn,
                                 radius=self.radius, plain=[self.plain(c) for c in cuts], xrows=self.xrows)
+        self.last["upper"] = upper
         cutoff = upper - 0.5 * self.gap_tol * (1 + abs(upper)) if math.isfinite(upper) else None
         try:
             prog, inv = red.apply(self.lp)
@@ -242,7 +244,7 @@ class HighPointBounding:
         jumps, is met by the relaxation only approximately); each reply also with its components within
         1e-7 of a bound of the follower's box put on that bound, and rounded to 6 decimals (a reply like
         y = -1 is returned by SCIP only to its tolerance). Every candidate is judged by the certificate
-        alone."""
+        alone, and only where its F beats the incumbent."""
         from ..certify.certificate import GAP_TOL
         from ..errors import UnsupportedExpressionError
         from ..reformulate.global_kkt import fixed_leader_program
@@ -261,12 +263,14 @@ class HighPointBounding:
             if j == 0 and own is not None and np.array_equal(own[0], xc):
                 cands.append(own[1])
             for eps in (1e-10 * (1 + abs(ph)), 0.5 * GAP_TOL * (1 + abs(ph))):
-                try:
-                    s = self._solve(fixed_leader_program(lp, self.p, xc, ph, eps, None), min(10.0, self.left()))
+                try:  # any point is a candidate: the solve needs the scheme's gap only, not a proof
+                    s = self._solve(fixed_leader_program(lp, self.p, xc, ph, eps, None), min(UBP_TIME, self.left()),
+                                    rel_gap=self.gap_tol / 4, abs_gap=self.gap_tol / 4)
                 except UnsupportedExpressionError:
                     break
                 if s.w is not None:
                     cands.insert(0, s.w)
+                    break  # the wider eps only where the tight one found no reply
             cands += [self._on_bounds(c) for c in list(cands)]
             cands += [np.round(c, 6) + 0.0 for c in list(cands)]
             seen: list[np.ndarray] = []
@@ -275,8 +279,8 @@ class HighPointBounding:
                     continue
                 seen.append(y)
                 F = float(lp.evaluate("upper_objective", xc, y, self.p)[0])
-                if best is not None and F >= best[0]:
-                    continue
+                if F >= (best[0] if best is not None else self.last.get("upper", math.inf)):
+                    continue  # no better than the incumbent: not worth a certificate
                 cert = self.certify(xc, y)
                 if cert.passed:
                     best = (F, (xc.copy(), np.asarray(y, float).copy(), cert))
