@@ -339,7 +339,7 @@ def _bound_only(ctx: _Context, start: dict, why: str) -> BilevelResult:
 def _bounding_stage(ctx: _Context, start: dict) -> BilevelResult:
     scheme = HighPointBounding(
         ctx.lp, ctx.p, ctx.ints, (ctx.xn, ctx.yn), ctx.radius, left=ctx.left, seed=ctx.seed, gap_tol=ctx.gap_tol,
-        certify=ctx.certify, leader_box=leader_box(ctx.lp),
+        certify=ctx.certify, leader_box=leader_box(ctx.lp), follower_tol=GAP_TOL,
         follower_global=lambda x, time_limit: global_follower(ctx.lp, x, ctx.p, time_limit=time_limit,
                                                               gap_tol=SCHEME_FOLLOWER_GAP))
     ctx.info["bounding_box"] = ctx.info["assumed_box"] = box_report(scheme.hpr0)

@@ -12,7 +12,9 @@ a nonconvex inner program", J. Global Optim. 42 (2008), Alg. 1 without branching
   feasible for the follower at *every* x of the relaxation, since then phi(x) <= f(x, y_j) and
   every bilevel-feasible (x, y) has f(x, y) = phi(x). LB_k = SCIP's dual bound of R_k.
 * **Follower solve.** At the LBP's leader point x_k, SCIP solves the follower globally:
-  phi(x_k) with its minimiser y_k, which gives the next cut f(x, y) <= f(x, y_k).
+  phi(x_k) with its minimiser y_k, which gives the next cut f(x, y) <= f(x, y_k). A solve stopped at
+  its time limit still gives a feasible y_k, and the cut needs only that (phi(x) <= f(x, y_k) for any
+  y_k feasible at x); only the upper bound needs the reply proven optimal, which the certificate does.
 * **Upper bound (UBP).** min_y F(x_k, y) s.t. G, H, g, h at x_k and f(x_k, y) <= phi(x_k) + eps_f
   (the optimistic choice among the follower's eps_f-optimal replies), whose point is then *checked*
   by the caller's follower certificate; a certified point is an incumbent, UB = min F over them.
@@ -117,7 +119,7 @@ def bounding_scheme(lower_bound: Callable[[list[np.ndarray], float], tuple[str, 
                         "cut holds there only to the solver's tolerance (an optimum that needs x exactly, or a "
                         "discontinuous follower reply), so the bound cannot improve")
         fst, phi, yk = follower(x)
-        if fst != "optimal" or yk is None:
+        if fst not in ("optimal", "time_limit") or yk is None:
             steps.append(BoundingStep(k, lower, x.tolist(), None, upper, time.monotonic() - t0))
             return done("stalled", f"the follower at the relaxation's x = {np.round(x, 8).tolist()} ended "
                         f"{fst!r}: no value-function cut can be generated there")
@@ -160,7 +162,8 @@ class HighPointBounding:
     is feasible at every x of the leader box, else disjunctive), the follower at x_k, the optimistic
     eps-optimal reply, interior follower points. What needs a later stage is injected: ``certify(x, y)``
     (the follower certificate, whose ``passed`` accepts an incumbent) and ``follower_global(x, time_limit)``
-    (``certify.global_follower``). ``left()`` is the time left of the caller's budget.
+    (``certify.global_follower``). ``left()`` is the time left of the caller's budget; ``follower_tol`` the
+    certificate's gap tolerance (the wider upper-bounding reply takes half of it).
 
     Refuses (``MethodError``) a leader without derivable finite bounds: the scheme needs a compact set.
     """
@@ -168,13 +171,14 @@ class HighPointBounding:
     def __init__(self, lp: Any, p: np.ndarray, ints: tuple[int, ...], names: tuple[list[str], list[str]],
                  radius: float, *, left: Callable[[], float], seed: int, gap_tol: float,
                  certify: Callable[[np.ndarray, np.ndarray], Any], follower_global: Callable[..., Any],
-                 leader_box: tuple[np.ndarray, np.ndarray]):
+                 leader_box: tuple[np.ndarray, np.ndarray], follower_tol: float = 1e-9):
         from ..errors import MethodError
         from ..reformulate.global_kkt import Bilevel2HighPoint
         self.lp, self.p, self.ints, self.radius = lp, p, ints, radius
         self.xn, self.yn = names
         self.left, self.seed, self.gap_tol = left, seed, gap_tol
         self.certify, self.follower_global, self.leader_box = certify, follower_global, leader_box
+        self.follower_tol = follower_tol  # the certificate's follower gap tolerance (relative to 1 + |f|)
         self.hpr0, _ = Bilevel2HighPoint(p, None, ints, leader_names=self.xn, follower_names=self.yn,
                                          radius=radius).apply(lp)
         assumed_x = [self.hpr0.names[i] for i in self.hpr0.assumed if i < lp.n_x]
@@ -245,7 +249,6 @@ class HighPointBounding:
         1e-7 of a bound of the follower's box put on that bound, and rounded to 6 decimals (a reply like
         y = -1 is returned by SCIP only to its tolerance). Every candidate is judged by the certificate
         alone, and only where its F beats the incumbent."""
-        from ..certify.certificate import GAP_TOL
         from ..errors import UnsupportedExpressionError
         from ..reformulate.global_kkt import fixed_leader_program
         lp, best = self.lp, None
@@ -262,7 +265,7 @@ class HighPointBounding:
             cands = [yc]
             if j == 0 and own is not None and np.array_equal(own[0], xc):
                 cands.append(own[1])
-            for eps in (1e-10 * (1 + abs(ph)), 0.5 * GAP_TOL * (1 + abs(ph))):
+            for eps in (1e-10 * (1 + abs(ph)), 0.5 * self.follower_tol * (1 + abs(ph))):
                 try:  # any point is a candidate: the solve needs the scheme's gap only, not a proof
                     s = self._solve(fixed_leader_program(lp, self.p, xc, ph, eps, None), min(UBP_TIME, self.left()),
                                     rel_gap=self.gap_tol / 4, abs_gap=self.gap_tol / 4)
