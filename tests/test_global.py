@@ -116,3 +116,37 @@ def test_pessimistic_global_is_refused_with_the_reason():
                           lower_objective=0 * y, lower_constraints=[y >= 0, y <= 1])
     with pytest.raises(MethodError, match="pessimistic.*not built"):
         p.solve(method="global", formulation="pessimistic")
+
+
+def test_bounding_scheme_alone_on_an_affine_follower():
+    # algorithm="bounding" skips the KKT stage: the scheme alone must reach test_core_seed's hand-derived
+    # optimum x = 1/2, y = 3/2, F = 1/2 (closed to its gap 1e-3 (1 + |F|)).
+    r = seed_kkt().solve(method="global", algorithm="bounding", time_limit=30)
+    assert r.status == "optimal" and r.optimality == "global", r.message
+    assert "forced" in r.info["route"] and "kkt_program" not in r.info
+    assert r.upper_value == pytest.approx(0.5, abs=1e-6)
+    assert (r.leader[x], r.follower[y]) == pytest.approx((0.5, 1.5), abs=1e-5)
+    assert 0.5 - 1e-3 * 1.5 - 1e-9 <= r.bound <= 0.5 + 1e-9
+
+
+def test_kkt_only_leaves_the_spurious_example_unproven_and_bad_algorithms_are_refused():
+    # algorithm="kkt": the KKT relaxation's optimum y = 0 is spurious (test_core_seed), so without the scheme
+    # no global optimum may be claimed; the relaxation's value 0 stays a valid lower bound (the optimum is 1/2).
+    r = seed_spurious().solve(method="global", algorithm="kkt", time_limit=30)
+    assert r.optimality != "global" and "bounding scheme" not in r.info.get("route", "")
+    assert r.known_bound is None or r.known_bound <= 0.5 + 1e-9
+    with pytest.raises(MethodError, match="algorithm='mlb' is not one of"):
+        seed_kkt().solve(method="global", algorithm="mlb")
+
+
+def test_bounding_scheme_where_the_follower_is_indifferent_only_at_one_leader_point():
+    # MitsosBarton2006Ex38 by hand: f = y (x + e^x) on y in [-1, 1], so the follower's reply is y = -sign(x + e^x)
+    # except at the root x* of x + e^x = 0 (x* = -W(1) = -0.5671432904), where every y is optimal; the leader's
+    # y^2 with |y| <= 0.1 forces that point: F = 0 at x = x*, y = 0. Met only to the follower's tolerance, from the
+    # relaxation's own y (the reply at the floating-point x* is y = +-1, infeasible for the leader).
+    from workbench import bolib
+    r = bolib.load("MitsosBarton2006Ex38").solve(method="global", algorithm="bounding", time_limit=30)
+    assert r.status == "optimal" and r.optimality == "global", r.message
+    assert r.x[0] == pytest.approx(-0.5671432904097838, abs=1e-6)
+    assert abs(r.y[0]) <= 1e-6 and r.upper_value == pytest.approx(0.0, abs=1e-9)
+    assert r.bound <= r.upper_value + 1e-12

@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--time-limit", type=float, default=20.0, help="hard per-problem limit in seconds")
     b.add_argument("--relaxation", default="scholtes")
     b.add_argument("--method", default="auto", help="solution route (auto: MILP for linear problems, else KKT)")
+    b.add_argument("--algorithm", help="method='global' only: auto (default), kkt or bounding (the scheme alone)")
     b.add_argument("--baseline", action="store_true", help="also run the one-start Scholtes baseline")
     b.add_argument("--summary", help="write a Markdown summary table here")
     b.add_argument("--dask", metavar="ADDRESS", help="run on a Dask scheduler (e.g. tcp://127.0.0.1:8786) "
@@ -56,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     options = {"method": args.method}
     if args.method in ("kkt", "auto"):  # the relaxation is an option of the KKT route only
         options["relaxation"] = args.relaxation
+    if args.algorithm:
+        options["algorithm"] = args.algorithm
     records = solve_all(options)
     wall = time.perf_counter() - t0
     with open(args.out, "w") as fh:

@@ -17,7 +17,7 @@ The box. Spatial B&B needs finite bounds on every y in a nonconvex term, and the
 is valid only inside the box, so the box must contain the whole feasible set:
   (a) rows of g/h that at the fixed x are affine in ONE y_i give simple bounds exactly;
   (b) all rows that are affine in y at the fixed x form a polyhedron P ⊇ feasible set; min and
-      max of each y_i over P (HiGHS ``linprog``, rounded outward by 1e-7 (1 + |bound|) for
+      max of each y_i over P (HiGHS, one warm-started model, rounded outward by 1e-7 (1 + |bound|) for
       HiGHS' tolerances) bound it further;
   (c) what remains infinite is ASSUMED: |y_i - y_ref_i| <= K_i with K_i = 1e3 (1 + |y_ref_i|)
       (``ASSUMED_RADIUS``), listed in ``assumed``. A proof under an assumed box only says
@@ -42,7 +42,7 @@ import numpy as np
 from ..errors import MethodError, UnsupportedExpressionError
 from ..lower import LoweredProblem
 from ..lower.casadi2scip import piece_name, scip_follower
-from ..reformulate.program import simple_bounds
+from ..reformulate.program import BoxLP, simple_bounds
 
 ASSUMED_RADIUS = 1e3  # K_i = ASSUMED_RADIUS * (1 + |y_ref_i|) for bounds that cannot be derived
 LP_ROUNDING = 1e-7    # outward rounding of LP-derived bounds (HiGHS' feasibility tolerance)
@@ -143,26 +143,18 @@ def derive_box(rows_ineq: list[tuple[np.ndarray, float]], rows_eq: list[tuple[np
 
 
 def _lp_box(rows_ineq, rows_eq, lo, hi):
-    from scipy.optimize import linprog
+    """Step (b): min and max of every y_i over the polyhedron (one warm-started HiGHS model, ``BoxLP``)."""
     n = lo.size
-    A_ub = np.array([-a for a, _ in rows_ineq]) if rows_ineq else None
-    b_ub = np.array([c for _, c in rows_ineq]) if rows_ineq else None
-    A_eq = np.array([a for a, _ in rows_eq]) if rows_eq else None
-    b_eq = np.array([-c for _, c in rows_eq]) if rows_eq else None
+    lp = BoxLP([(a, c, False) for a, c in rows_ineq] + [(a, c, True) for a, c in rows_eq], lo, hi, n)
     new_lo, new_hi, used = lo.copy(), hi.copy(), False
     which = range(n) if n <= 50 else [i for i in range(n) if not (np.isfinite(lo[i]) and np.isfinite(hi[i]))]
     for i in which:
         for sign in (1.0, -1.0):
-            c = np.zeros(n)
-            c[i] = sign
-            r = linprog(c, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=b_eq,
-                        bounds=list(zip(np.where(np.isfinite(lo), lo, None), np.where(np.isfinite(hi), hi, None))),
-                        method="highs")
-            if r.status == 2:  # the affine rows alone are infeasible: SCIP will say so; keep the box
+            st, v = lp.minimise(i, sign)
+            if st == "infeasible":  # the affine rows alone are infeasible: SCIP will say so; keep the box
                 return lo, hi, False
-            if r.status != 0:
+            if st != "optimal":
                 continue
-            v = sign * float(r.fun)
             pad = LP_ROUNDING * (1 + abs(v))
             if sign > 0 and v - pad > new_lo[i]:
                 new_lo[i], used = v - pad, True
@@ -190,18 +182,21 @@ def global_follower(lp: LoweredProblem, x: Any, p: Any = None, *, y_ref: Any = N
     x = np.asarray(x, dtype=float).reshape(-1).copy()
     p = np.asarray(lp.p_default if p is None else p, dtype=float).reshape(-1).copy()
     y_ref = np.asarray(lp.y_start if y_ref is None else y_ref, dtype=float).reshape(-1).copy()
-    # One SCIP solve per leader point: the search certifies several candidates at the same x.
-    # The result depends on y_ref only through an assumed box, so it is reused across y_ref
-    # only when no bound had to be assumed.
+    # One SCIP solve per leader point: the search, the bounding scheme and the certificate ask at the
+    # same x. The result depends on y_ref only through an assumed box, so it is reused across y_ref
+    # only when no bound had to be assumed; a closed gap (status "optimal") serves every request with a
+    # gap tolerance at least as wide, whatever its time limit; anything else only the same request.
     cache = lp.cached(_RESULTS_KEY, dict)
-    key = (x.tobytes(), p.tobytes(), float(time_limit), float(gap_tol), int(seed))
-    hit = cache.get(key)
-    if hit is not None and (not hit[1].assumed or np.array_equal(hit[0], y_ref)):
-        return hit[1]
+    key = (x.tobytes(), p.tobytes(), int(seed))
+    for ref, tl, gt, hit in cache.get(key, ()):
+        if hit.assumed and not np.array_equal(ref, y_ref):
+            continue
+        if (hit.status == "optimal" and gt <= gap_tol) or (tl == float(time_limit) and gt == float(gap_tol)):
+            return hit
     out = _global_follower(lp, x, p, y_ref, time_limit, gap_tol, seed)
     if len(cache) >= 256:
         cache.pop(next(iter(cache)))
-    cache[key] = (y_ref, out)
+    cache.setdefault(key, []).append((y_ref, float(time_limit), float(gap_tol), out))
     return out
 
 

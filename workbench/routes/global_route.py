@@ -23,6 +23,11 @@ re-evaluation, cross-check) -> the follower certificate; for nonconvex followers
    ``max_leader_bounding``, the bounding scheme (assumptions in ``solve.bounding``); it ends
    "optimal" (gap closed), ``time_limit`` with ``bound`` and the incumbent, or ``not_certified``.
 
+``algorithm`` picks the stages: ``"auto"`` (default) as above; ``"kkt"`` the KKT relaxation only
+(the scheme never runs; same as ``bounding=False``); ``"bounding"`` the bounding scheme alone from
+the high-point relaxation, skipping the KKT stage even where it would suffice (to measure the scheme
+on its own; it still needs a compact leader set and n_x <= ``max_leader_bounding``).
+
 Integer leader variables (``BilevelProblem(..., integer=[...])``) are SCIP integer variables throughout.
 """
 from __future__ import annotations
@@ -48,6 +53,9 @@ from ..solve.scip import ScipSolution, quiet_soplex, slater_cq, solve_retrying
 from ..status import SolverStats, Status, failure_from_scip
 
 KKT_GAP = 1e-7          # SCIP's relative and absolute gap limit on the KKT relaxation
+ALGORITHMS = ("auto", "kkt", "bounding")
+SCHEME_FOLLOWER_GAP = 1e-10  # the scheme's follower solves close to the certificate's gap (GAP_TOL / 10), so that
+#                              the certificate at the same x reuses them (``global_follower``'s cache)
 
 
 def _names(problem: Any, which: str, n: int) -> list[str]:
@@ -63,6 +71,19 @@ def _stats(sol: ScipSolution, t0: float, extra: dict | None = None) -> SolverSta
                               "scip_time_s": sol.time_s, **(extra or {})})
 
 
+class _LazyFollower:
+    """The Ipopt follower solver, compiled on first use: a global follower proof needs none, and building
+    it (``nlpsol``) cost ~7 ms of a typical 50 ms solve."""
+
+    def __init__(self, lp: Any):
+        self.lp, self._solver = lp, None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._solver is None:
+            self._solver = FollowerSolver(self.lp, tight=True)
+        return getattr(self._solver, name)
+
+
 class _Context:
     """What every stage of the route needs: the lowered problem, parameters, names, clock, certificate."""
 
@@ -76,7 +97,7 @@ class _Context:
         self.xn = _names(problem, "leader", self.lp.n_x)
         self.yn = _names(problem, "follower", self.lp.n_y)
         self.certify_starts, self.gap_tol, self.feas_tol = certify_starts, gap_tol, feas_tol
-        self.follower = FollowerSolver(self.lp, tight=True)
+        self.follower = _LazyFollower(self.lp)
         self.info: dict[str, Any] = {"integer": [self.xn[i] for i in self.ints]}
         self.bounding_possible = False
 
@@ -118,18 +139,32 @@ def refuse_pessimistic() -> None:
 def solve_global(problem: Any, parameters: Mapping | None = None, time_limit: float | None = 60.0, seed: int = 0,
                  gap_tol: float = 1e-3, certify_starts: int = 4, feas_tol: float = FEAS_TOL,
                  bounding: bool = True, max_leader_bounding: int = 5, radius: float = ASSUMED_RADIUS,
-                 **unused: Any) -> BilevelResult:
+                 algorithm: str = "auto", **unused: Any) -> BilevelResult:
     """Solve to proven global optimality with SCIP (see the module docstring).
 
     ``gap_tol`` is the relative gap (to 1 + |F|) at which the bounding scheme stops; the KKT solve
-    itself closes SCIP's gap to ``KKT_GAP``. ``bounding=False`` skips the nonconvex-follower scheme.
+    itself closes SCIP's gap to ``KKT_GAP``. ``bounding=False`` (or ``algorithm="kkt"``) skips the
+    nonconvex-follower scheme; ``algorithm="bounding"`` runs the scheme alone (module docstring).
     """
     if unused:
         raise MethodError(f"method='global' does not take the option(s) {sorted(unused)}")
+    if algorithm not in ALGORITHMS:
+        raise MethodError(f"method='global': algorithm={algorithm!r} is not one of {sorted(ALGORITHMS)} "
+                          "('auto': KKT relaxation then the bounding scheme; 'kkt': the KKT relaxation only; "
+                          "'bounding': the bounding scheme alone)")
+    bounding = bounding and algorithm != "kkt"
     ctx = _Context(problem, problem.parameter_vector(parameters), 60.0 if time_limit is None else float(time_limit),
                    int(seed), certify_starts, gap_tol, feas_tol, radius)
     ctx.bounding_possible = bool(bounding and ctx.lp.n_x <= max_leader_bounding)
+    if algorithm == "bounding" and not ctx.bounding_possible:
+        raise MethodError(f"method='global', algorithm='bounding': the bounding scheme needs n_x <= "
+                          f"{max_leader_bounding} (this problem has n_x = {ctx.lp.n_x})"
+                          + ("" if bounding else " and bounding=True"))
     with quiet_soplex():  # the certificate's SCIP solves too
+        if algorithm == "bounding":
+            r = _bounding_stage(ctx, {})
+            r.info["route"] = "global: bounding scheme (Mitsos, Lemonidis & Barton 2008), forced (algorithm='bounding')"
+            return r
         return _solve_global(ctx, bounding, max_leader_bounding)
 
 
@@ -304,8 +339,9 @@ def _bound_only(ctx: _Context, start: dict, why: str) -> BilevelResult:
 def _bounding_stage(ctx: _Context, start: dict) -> BilevelResult:
     scheme = HighPointBounding(
         ctx.lp, ctx.p, ctx.ints, (ctx.xn, ctx.yn), ctx.radius, left=ctx.left, seed=ctx.seed, gap_tol=ctx.gap_tol,
-        certify=ctx.certify, leader_box=leader_box(ctx.lp),
-        follower_global=lambda x, time_limit: global_follower(ctx.lp, x, ctx.p, time_limit=time_limit))
+        certify=ctx.certify, leader_box=leader_box(ctx.lp), follower_tol=GAP_TOL,
+        follower_global=lambda x, time_limit: global_follower(ctx.lp, x, ctx.p, time_limit=time_limit,
+                                                              gap_tol=SCHEME_FOLLOWER_GAP))
     ctx.info["bounding_box"] = ctx.info["assumed_box"] = box_report(scheme.hpr0)
     res = scheme.run(start, ctx.left())
     sol = scheme.last.get("sol")

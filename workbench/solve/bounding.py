@@ -12,7 +12,9 @@ a nonconvex inner program", J. Global Optim. 42 (2008), Alg. 1 without branching
   feasible for the follower at *every* x of the relaxation, since then phi(x) <= f(x, y_j) and
   every bilevel-feasible (x, y) has f(x, y) = phi(x). LB_k = SCIP's dual bound of R_k.
 * **Follower solve.** At the LBP's leader point x_k, SCIP solves the follower globally:
-  phi(x_k) with its minimiser y_k, which gives the next cut f(x, y) <= f(x, y_k).
+  phi(x_k) with its minimiser y_k, which gives the next cut f(x, y) <= f(x, y_k). A solve stopped at
+  its time limit still gives a feasible y_k, and the cut needs only that (phi(x) <= f(x, y_k) for any
+  y_k feasible at x); only the upper bound needs the reply proven optimal, which the certificate does.
 * **Upper bound (UBP).** min_y F(x_k, y) s.t. G, H, g, h at x_k and f(x_k, y) <= phi(x_k) + eps_f
   (the optimistic choice among the follower's eps_f-optimal replies), whose point is then *checked*
   by the caller's follower certificate; a certified point is an incumbent, UB = min F over them.
@@ -117,7 +119,7 @@ def bounding_scheme(lower_bound: Callable[[list[np.ndarray], float], tuple[str, 
                         "cut holds there only to the solver's tolerance (an optimum that needs x exactly, or a "
                         "discontinuous follower reply), so the bound cannot improve")
         fst, phi, yk = follower(x)
-        if fst != "optimal" or yk is None:
+        if fst not in ("optimal", "time_limit") or yk is None:
             steps.append(BoundingStep(k, lower, x.tolist(), None, upper, time.monotonic() - t0))
             return done("stalled", f"the follower at the relaxation's x = {np.round(x, 8).tolist()} ended "
                         f"{fst!r}: no value-function cut can be generated there")
@@ -138,6 +140,7 @@ def bounding_scheme(lower_bound: Callable[[list[np.ndarray], float], tuple[str, 
     return done("time_limit", f"iteration limit ({max_iter}) reached")
 
 
+UBP_TIME = 2.0          # seconds per upper-bounding solve (a candidate, not a proof: 10 s each stalled Ex324)
 LBP_FEASTOL = 1e-8      # SCIP's feastol in the relaxations (1e-9 stalls on cuts tight at a point)
 
 
@@ -159,7 +162,8 @@ class HighPointBounding:
     is feasible at every x of the leader box, else disjunctive), the follower at x_k, the optimistic
     eps-optimal reply, interior follower points. What needs a later stage is injected: ``certify(x, y)``
     (the follower certificate, whose ``passed`` accepts an incumbent) and ``follower_global(x, time_limit)``
-    (``certify.global_follower``). ``left()`` is the time left of the caller's budget.
+    (``certify.global_follower``). ``left()`` is the time left of the caller's budget; ``follower_tol`` the
+    certificate's gap tolerance (the wider upper-bounding reply takes half of it).
 
     Refuses (``MethodError``) a leader without derivable finite bounds: the scheme needs a compact set.
     """
@@ -167,13 +171,14 @@ class HighPointBounding:
     def __init__(self, lp: Any, p: np.ndarray, ints: tuple[int, ...], names: tuple[list[str], list[str]],
                  radius: float, *, left: Callable[[], float], seed: int, gap_tol: float,
                  certify: Callable[[np.ndarray, np.ndarray], Any], follower_global: Callable[..., Any],
-                 leader_box: tuple[np.ndarray, np.ndarray]):
+                 leader_box: tuple[np.ndarray, np.ndarray], follower_tol: float = 1e-9):
         from ..errors import MethodError
         from ..reformulate.global_kkt import Bilevel2HighPoint
         self.lp, self.p, self.ints, self.radius = lp, p, ints, radius
         self.xn, self.yn = names
         self.left, self.seed, self.gap_tol = left, seed, gap_tol
         self.certify, self.follower_global, self.leader_box = certify, follower_global, leader_box
+        self.follower_tol = follower_tol  # the certificate's follower gap tolerance (relative to 1 + |f|)
         self.hpr0, _ = Bilevel2HighPoint(p, None, ints, leader_names=self.xn, follower_names=self.yn,
                                          radius=radius).apply(lp)
         assumed_x = [self.hpr0.names[i] for i in self.hpr0.assumed if i < lp.n_x]
@@ -204,6 +209,7 @@ class HighPointBounding:
         from ..reformulate.global_kkt import Bilevel2HighPoint
         red = Bilevel2HighPoint(self.p, None, self.ints, cuts=cuts, leader_names=self.xn, follower_names=self.yn,
                                 radius=self.radius, plain=[self.plain(c) for c in cuts], xrows=self.xrows)
+        self.last["upper"] = upper
         cutoff = upper - 0.5 * self.gap_tol * (1 + abs(upper)) if math.isfinite(upper) else None
         try:
             prog, inv = red.apply(self.lp)
@@ -217,9 +223,11 @@ class HighPointBounding:
             return "infeasible", cutoff, None  # no point of the relaxation below the cutoff
         if sol.w is None:
             return sol.status, sol.dual, None
-        x, _ = red.invert(sol.w, inv)
+        x, y = red.invert(sol.w, inv)
         lo, hi = self.leader_box  # SCIP's x may sit outside its bounds by the feasibility tolerance
-        return sol.status, sol.dual, round_integers(np.clip(x, lo, hi), self.ints)
+        x = round_integers(np.clip(x, lo, hi), self.ints)
+        self.last["point"] = (x, np.asarray(y, float))  # an upper-bound candidate too (``upper_bound``)
+        return sol.status, sol.dual, x
 
     def follower(self, x: np.ndarray) -> tuple[str, float, np.ndarray | None]:
         r = self.follower_global(x, time_limit=min(10.0, self.left()))
@@ -233,10 +241,14 @@ class HighPointBounding:
         return True, "plain cut" if self.plain(yk) else "disjunctive cut"
 
     def upper_bound(self, x: np.ndarray, phi: float, yk: np.ndarray) -> tuple[float, Any] | None:
-        """Certified points at x (the optimistic eps-optimal reply, and y_k), at x rounded to 6, 3 and 2
-        decimals (an optimum at a point like x = 0, where the follower's reply jumps, is met by the
-        relaxation only approximately), each reply also rounded to 6 decimals (a reply like y = -1 is
-        returned by SCIP only to its tolerance). Every candidate is judged by the certificate alone."""
+        """Certified points at x: the optimistic eps-optimal reply (eps = 1e-10 (1 + |phi|), and half the
+        certificate's tolerance), y_k, and the relaxation's own y at x (where the follower is indifferent
+        to within the tolerance, as at an x where f no longer depends on y, it is the best reply); at x
+        rounded to 6, 3 and 2 decimals (an optimum at a point like x = 0, where the follower's reply
+        jumps, is met by the relaxation only approximately); each reply also with its components within
+        1e-7 of a bound of the follower's box put on that bound, and rounded to 6 decimals (a reply like
+        y = -1 is returned by SCIP only to its tolerance). Every candidate is judged by the certificate
+        alone, and only where its F beats the incumbent."""
         from ..errors import UnsupportedExpressionError
         from ..reformulate.global_kkt import fixed_leader_program
         lp, best = self.lp, None
@@ -248,24 +260,45 @@ class HighPointBounding:
             st, phi_s, y_s = self.follower(snapped)
             if st == "optimal" and y_s is not None:
                 points.append((snapped, phi_s, y_s))
-        for xc, ph, yc in points:
+        own = self.last.get("point")
+        for j, (xc, ph, yc) in enumerate(points):
             cands = [yc]
-            try:
-                s = self._solve(fixed_leader_program(lp, self.p, xc, ph, 1e-10 * (1 + abs(ph)), None),
-                                min(10.0, self.left()))
+            if j == 0 and own is not None and np.array_equal(own[0], xc):
+                cands.append(own[1])
+            for eps in (1e-10 * (1 + abs(ph)), 0.5 * self.follower_tol * (1 + abs(ph))):
+                try:  # any point is a candidate: the solve needs the scheme's gap only, not a proof
+                    s = self._solve(fixed_leader_program(lp, self.p, xc, ph, eps, None), min(UBP_TIME, self.left()),
+                                    rel_gap=self.gap_tol / 4, abs_gap=self.gap_tol / 4)
+                except UnsupportedExpressionError:
+                    break
                 if s.w is not None:
                     cands.insert(0, s.w)
-            except UnsupportedExpressionError:
-                pass
-            cands += [np.round(c, 6) + 0.0 for c in cands if not np.array_equal(np.round(c, 6), c)]
+                    break  # the wider eps only where the tight one found no reply
+            cands += [self._on_bounds(c) for c in list(cands)]
+            cands += [np.round(c, 6) + 0.0 for c in list(cands)]
+            seen: list[np.ndarray] = []
             for y in cands:
-                F = float(lp.evaluate("upper_objective", xc, y, self.p)[0])
-                if best is not None and F >= best[0]:
+                if any(np.array_equal(y, q) for q in seen):
                     continue
+                seen.append(y)
+                F = float(lp.evaluate("upper_objective", xc, y, self.p)[0])
+                if F >= (best[0] if best is not None else self.last.get("upper", math.inf)):
+                    continue  # no better than the incumbent: not worth a certificate
                 cert = self.certify(xc, y)
                 if cert.passed:
                     best = (F, (xc.copy(), np.asarray(y, float).copy(), cert))
         return best
+
+    def _on_bounds(self, y: np.ndarray) -> np.ndarray:
+        """y with every component within 1e-7 (1 + |b|) of a derived bound b of the follower's box set to b."""
+        n0 = self.lp.n_x
+        lo = self.hpr0.derived_lb[n0:n0 + self.lp.n_y]
+        hi = self.hpr0.derived_ub[n0:n0 + self.lp.n_y]
+        y = np.asarray(y, float).copy()
+        for b in (lo, hi):
+            near = np.isfinite(b) & (np.abs(y - b) <= 1e-7 * (1 + np.abs(b)))
+            y[near] = b[near]
+        return y
 
     def extra_cuts(self, x: np.ndarray, yk: np.ndarray) -> list[np.ndarray]:
         """Where y_k sits on an x-dependent boundary (g_j(x_k, y_k) < delta), cuts at the minimisers of the
