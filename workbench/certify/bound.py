@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,6 +27,9 @@ from ..errors import UnsupportedExpressionError
 from ..lower import lower
 from ..reformulate.global_kkt import Bilevel2HighPoint, Bilevel2SOS1KKT, follower_cq
 from ..solve.scip import quiet_soplex, solve_program
+
+if TYPE_CHECKING:  # annotations only
+    from ..model.protocol import Problem
 
 BOUND_TIME = 5.0   # seconds for the lazily computed bound of a result
 
@@ -41,7 +44,7 @@ class RelaxationBound:
     reason: str
 
 
-def _integers(problem: Any) -> tuple[int, ...]:
+def _integers(problem: Problem) -> tuple[int, ...]:
     return tuple(problem.integer_indices()) if hasattr(problem, "integer_indices") else ()
 
 
@@ -50,7 +53,7 @@ def _solve(prog: Any, time_limit: float) -> Any:
         return solve_program(prog, time_limit=time_limit, rel_gap=1e-6, abs_gap=1e-9)
 
 
-def relaxation_bound(problem: Any, parameters: np.ndarray | None = None,
+def relaxation_bound(problem: Problem, parameters: np.ndarray | None = None,
                      time_limit: float = BOUND_TIME) -> RelaxationBound:
     """SCIP's dual bound of the KKT relaxation (affine follower constraints) or else of the high-point
     relaxation, with derived bounds only (module docstring). ``value`` None says why in ``reason``."""

@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import math
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .certificate import GAP_TOL
+
+if TYPE_CHECKING:  # annotations only
+    from ..model.protocol import Problem
 
 CROSS_TOL = 1e-6        # two SCIP runs agree when their optimal values differ by <= CROSS_TOL (1 + |F|)
 VALUE_TOL = 1e-6        # NumPy's F and SCIP's F agree to this (relative to 1 + |F|)
@@ -41,7 +44,7 @@ def _value(expr: Any, args: list, point: np.ndarray) -> float:
         return math.nan
 
 
-def numpy_check(problem: Any, lp: Any, x: np.ndarray, y: np.ndarray, p: np.ndarray) -> tuple[float, float, str]:
+def numpy_check(problem: Problem, lp: Any, x: np.ndarray, y: np.ndarray, p: np.ndarray) -> tuple[float, float, str]:
     """(F, max violation of G >= 0, H = 0, g >= 0, h = 0, evaluator) on the user's expressions."""
     if hasattr(problem, "upper_constraints") and hasattr(problem, "F"):
         fn = _NUMPY.get(problem)

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
@@ -52,13 +52,16 @@ from ..solve.bounding import HighPointBounding, round_integers
 from ..solve.scip import ScipSolution, quiet_soplex, slater_cq, solve_retrying
 from ..status import SolverStats, Status, failure_from_scip
 
+if TYPE_CHECKING:  # annotations only
+    from ..model.protocol import Problem
+
 KKT_GAP = 1e-7          # SCIP's relative and absolute gap limit on the KKT relaxation
 ALGORITHMS = ("auto", "kkt", "bounding")
 SCHEME_FOLLOWER_GAP = 1e-10  # the scheme's follower solves close to the certificate's gap (GAP_TOL / 10), so that
 #                              the certificate at the same x reuses them (``global_follower``'s cache)
 
 
-def _names(problem: Any, which: str, n: int) -> list[str]:
+def _names(problem: Problem, which: str, n: int) -> list[str]:
     syms = getattr(problem, which, None)
     if syms is not None and len(syms) == n and all(hasattr(s, "name") for s in syms):
         return [str(s) for s in syms]
@@ -87,7 +90,7 @@ class _LazyFollower:
 class _Context:
     """What every stage of the route needs: the lowered problem, parameters, names, clock, certificate."""
 
-    def __init__(self, problem: Any, p: np.ndarray, time_limit: float, seed: int, certify_starts: int,
+    def __init__(self, problem: Problem, p: np.ndarray, time_limit: float, seed: int, certify_starts: int,
                  gap_tol: float, feas_tol: float, radius: float):
         self.problem, self.p, self.seed, self.radius = problem, p, seed, radius
         self.lp = lower(problem)
@@ -136,7 +139,7 @@ def refuse_pessimistic() -> None:
                       "formulation='pessimistic' with method='kkt' (a sampled scan, not a global proof)")
 
 
-def solve_global(problem: Any, parameters: Mapping | None = None, time_limit: float | None = 60.0, seed: int = 0,
+def solve_global(problem: Problem, parameters: Mapping | None = None, time_limit: float | None = 60.0, seed: int = 0,
                  gap_tol: float = 1e-3, certify_starts: int = 4, feas_tol: float = FEAS_TOL,
                  bounding: bool = True, max_leader_bounding: int = 5, radius: float = ASSUMED_RADIUS,
                  algorithm: str = "auto", **unused: Any) -> BilevelResult:
