@@ -60,7 +60,7 @@ def profile(name: str, make) -> str:
     pr.disable()
     wall = time.perf_counter() - t0
     st = pstats.Stats(pr)
-    ip = _count(st, "solve/ipopt.py:__call__")
+    ip = tuple(a + b for a, b in zip(_count(st, "solve/ipopt.py:__call__"), _count(st, "solve/ipopt.py:solve")))
     scip = _count(st, "global_follower.py:_global_follower")
     if scip[0] == 0:
         scip = _count(st, "global_follower.py:global_follower")
