@@ -113,3 +113,16 @@ def test_nonlinear_follower_is_not_accepted_by_the_reduction():
 
     p = wb.BilevelProblem([x], [y], x + y, y ** 2, upper_constraints=[x >= 0], lower_constraints=[y >= x])
     assert not Bilevel2StrongDuality().accepts(lower(p))
+
+
+def test_time_limit_is_reported_not_turned_into_a_point():
+    # The seed LP above (optimum F = -8 at x = 4). With the deadline already past when the first
+    # start would begin, no homotopy runs: the route must say time_limit and carry no point; with a
+    # generous limit the same call reaches the optimum.
+    p = wb.BilevelProblem([x], [y], -x - 2 * y, y, upper_constraints=[x >= 0, x <= 4],
+                          lower_constraints=[y >= x - 2, y >= 0, y <= 3])
+    r = p.solve(method="strong_duality", time_limit=1e-9)
+    assert r.status == "time_limit"
+    with pytest.raises(wb.SolverFailure):
+        r.leader
+    assert p.solve(method="strong_duality", time_limit=60).upper_value == pytest.approx(-8.0, abs=1e-6)

@@ -44,9 +44,12 @@ class Candidate:
 def solve_strong_duality(problem: Problem, parameters: Mapping | None = None, start: Mapping | None = None,
                          n_starts: int = 6, seed: int = 0, certify_starts: int = 4, gap_tol: float = GAP_TOL,
                          feas_tol: float = FEAS_TOL, schedule: tuple = EPS_SCHEDULE,
-                         ipopt_options: dict | None = None) -> BilevelResult:
-    """Solve with the follower's argmin replaced by primal/dual feasibility and strong duality."""
+                         ipopt_options: dict | None = None, time_limit: float | None = None) -> BilevelResult:
+    """Solve with the follower's argmin replaced by primal/dual feasibility and strong duality.
+
+    ``time_limit`` (seconds) stops starting new homotopies and the running one at its next step."""
     t0 = time.monotonic()
+    deadline = None if time_limit is None else t0 + float(time_limit)
     require_lp_follower(problem, "strong_duality")
     lp, p = lower(problem), problem.parameter_vector(parameters)
     reduction = Bilevel2StrongDuality()
@@ -57,10 +60,14 @@ def solve_strong_duality(problem: Problem, parameters: Mapping | None = None, st
     x0, y0 = problem.start_vectors(start)
     candidates: list[Candidate] = []
     log: list[dict] = []
+    late = False
     for k, xs in enumerate(leader_starts(lp, x0, n_starts, seed)):
+        if deadline is not None and time.monotonic() > deadline:
+            late = True
+            break
         fs = follower.solve(xs, p, y0)
         w0 = nlp.start(xs, fs.y, fs.lam, fs.mu) if fs.success else nlp.start(xs, y0)
-        h = homotopy.run(w0, p, start=k)
+        h = homotopy.run(w0, p, start=k, deadline=deadline)
         log += [s.as_dict() for s in h.steps]
         if not h.success or not (h.polished or h.eps <= homotopy.schedule[-1]):
             continue  # neither polished nor at the end of the schedule
@@ -77,7 +84,8 @@ def solve_strong_duality(problem: Problem, parameters: Mapping | None = None, st
     base = dict(problem=problem, method="strong_duality", parameters=p, log=log, time_s=time.monotonic() - t0)
     if not candidates:
         statuses = sorted({row["ipopt_status"] for row in log})
-        status = "infeasible" if statuses == ["Infeasible_Problem_Detected"] else "solver_failed"
+        status = ("time_limit" if late or (deadline is not None and time.monotonic() > deadline)
+                  else "infeasible" if statuses == ["Infeasible_Problem_Detected"] else "solver_failed")
         return BilevelResult(status=status, solver_stats=SolverStats("ipopt", ",".join(statuses)), info=info,
                              message=f"no start reached the end of the eps schedule or a polished point "
                                      f"(Ipopt statuses: {statuses})", **base)
