@@ -12,13 +12,14 @@ follower responses y_k) are added as upper-level inequalities.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import casadi as ca
 import numpy as np
 
 from ..lower import LoweredProblem
+from ..values import Point
 from .reduction import Reduction
 
 
@@ -42,17 +43,6 @@ class MPCC:
     @property
     def n_comp(self) -> int:
         return len(self.comp_s)
-
-
-@dataclass
-class KKTSolution:
-    """A point of the bilevel problem with follower multipliers."""
-
-    x: np.ndarray
-    y: np.ndarray
-    lam: np.ndarray
-    mu: np.ndarray
-    extra: dict = field(default_factory=dict)
 
 
 def lagrangian(lp: LoweredProblem, lam: Any, mu: Any) -> Any:
@@ -102,11 +92,10 @@ class Bilevel2MPCC(Reduction):
                     lbw=lbw, ubw=ubw, blocks=blocks, lowered=lp, n_cuts=len(cuts))
         return mpcc, {"blocks": blocks}
 
-    def invert(self, w: np.ndarray, inverse_data: dict) -> KKTSolution:
+    def invert(self, w: np.ndarray, inverse_data: dict) -> Point:
         b = inverse_data["blocks"]
         w = np.asarray(w, dtype=float).reshape(-1)
-        return KKTSolution(x=w[b["x"]], y=w[b["y"]], lam=w[b["lam"]], mu=w[b["mu"]],
-                           extra={"s": w[b["s"]]})
+        return Point(x=w[b["x"]], y=w[b["y"]], lam=w[b["lam"]], mu=w[b["mu"]])
 
 
 def initial_w(mpcc: MPCC, x: np.ndarray, y: np.ndarray, p: np.ndarray,

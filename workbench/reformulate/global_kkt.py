@@ -42,7 +42,8 @@ import numpy as np
 
 from ..errors import MethodError
 from ..lower import LoweredProblem
-from .bilevel2mpcc import Bilevel2MPCC, KKTSolution
+from ..values import Point
+from .bilevel2mpcc import Bilevel2MPCC
 from .multiplier_bounds import multiplier_box
 from .program import ASSUMED_RADIUS, SingleLevelProgram, bound_program
 from .reduction import Reduction
@@ -182,7 +183,7 @@ class Bilevel2SOS1KKT(Reduction):
                                           "assumed": [prog.names[i] for i in idx if i in prog.assumed]}
         return prog, inv
 
-    def invert(self, w: np.ndarray, inverse_data: dict) -> KKTSolution:
+    def invert(self, w: np.ndarray, inverse_data: dict) -> Point:
         return Bilevel2MPCC().invert(w, inverse_data)
 
 

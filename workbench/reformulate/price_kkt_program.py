@@ -29,7 +29,8 @@ import numpy as np
 from ..errors import MethodError
 from ..lower import LoweredProblem
 from .global_kkt import follower_cq
-from .bilevel2mpcc import Bilevel2MPCC, KKTSolution
+from ..values import Point
+from .bilevel2mpcc import Bilevel2MPCC
 from .program import ASSUMED_RADIUS, SingleLevelProgram, bound_program
 from .reduction import Reduction
 
@@ -73,7 +74,7 @@ class Priced2SOS1KKT(Reduction):
                                   ineq_names=tuple(f"G[{n}]" for n in lp.G_names), info={"cq": cq.kind})
         return bound_program(prog, self.derive_box, ref, self.radius), inv
 
-    def invert(self, w: np.ndarray, inverse_data: dict) -> KKTSolution:
+    def invert(self, w: np.ndarray, inverse_data: dict) -> Point:
         return Bilevel2MPCC().invert(w, inverse_data)
 
 

@@ -10,7 +10,7 @@ an NLP in x whose functions are Piecewise (kinks where the follower's active set
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import casadi as ca
 import numpy as np

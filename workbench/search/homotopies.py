@@ -70,7 +70,7 @@ class Homotopies:
             if not h.success:
                 continue
             sol = chain.invert(h.w, inv)
-            c = pool.add_exact(Point(sol.x, sol.y, sol.lam, sol.mu), k, h.ipopt_status,
+            c = pool.add_exact(sol, k, h.ipopt_status,
                                h.steps[-1].leader_stationarity if h.steps else float("nan"))
             if c.certificate.better_y is not None:
                 restarts.append(Start(Point(c.x, c.certificate.better_y)))
